@@ -1,0 +1,150 @@
+"""``podman-sd``: the command-line tool.
+
+    podman-sd validate FILE... [--json]
+    podman-sd image pull|list|inspect|rm ...
+    podman-sd launch NAME       (the main process of pod@NAME.service)
+    podman-sd cleanup NAME      (its ExecStopPost=)
+
+Every verb is a small function; errors are turned into one line and an exit
+code by ``handle_errors`` only here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from podman_sd import __version__, paths
+from podman_sd.cli_errors import handle_errors
+from podman_sd.errors import ImageError
+
+if TYPE_CHECKING:
+    from podman_sd.image.store import ImageRecord, Store
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from podman_sd.launcher import launch
+
+    return launch(args.name)
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from podman_sd.launcher import cleanup
+
+    cleanup(args.name)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from podman_sd.manifest.validate_cmd import run_validate
+
+    return run_validate([Path(p) for p in args.files], args.json, sys.stdout)
+
+
+def cmd_image_pull(args: argparse.Namespace) -> int:
+    from podman_sd.image.ensure import pull_with_helper
+    from podman_sd.image.reference import parse_reference
+
+    record = pull_with_helper(str(parse_reference(args.reference)))
+    print(record.manifest_digest)
+    return 0
+
+
+def _store() -> Store:
+    from podman_sd.image.store import Store
+
+    return Store(paths.state_dir())
+
+
+def cmd_image_list(args: argparse.Namespace) -> int:
+    images = _store().images()
+    if args.json:
+        json.dump([rec.to_json() for rec in images.values()], sys.stdout, indent=1)
+        print()
+        return 0
+    print(f"{'REFERENCE':<60} {'DIGEST':<19} LAYERS")
+    for ref, rec in images.items():
+        print(f"{ref:<60} {rec.manifest_digest[:19]:<19} {len(rec.layers)}")
+    return 0
+
+
+def _find_image(reference: str) -> tuple[Store, str, ImageRecord]:
+    from podman_sd.image.reference import parse_reference
+
+    store = _store()
+    key = str(parse_reference(reference))
+    record = store.image(key)
+    if record is None:
+        raise ImageError(f"image {reference} is not in the store ({store.root})")
+    return store, key, record
+
+
+def cmd_image_inspect(args: argparse.Namespace) -> int:
+    _, _, record = _find_image(args.reference)
+    json.dump(record.to_json(), sys.stdout, indent=1)
+    print()
+    return 0
+
+
+def cmd_image_rm(args: argparse.Namespace) -> int:
+    store, key, _ = _find_image(args.reference)
+    with store.locked():
+        store.remove_image(key)
+    print(key)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="podman-sd", description="Run Kubernetes pod manifests as systemd units."
+    )
+    parser.add_argument("--version", action="version", version=f"podman-sd {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    launch = verbs.add_parser("launch", help="run pod NAME (the main process of pod@NAME.service)")
+    launch.add_argument("name")
+    launch.set_defaults(handler=cmd_launch)
+
+    cleanup = verbs.add_parser("cleanup", help="remove the runtime state of a stopped pod")
+    cleanup.add_argument("name")
+    cleanup.set_defaults(handler=cmd_cleanup)
+
+    validate = verbs.add_parser("validate", help="check pod manifests")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--json", action="store_true", help="print the findings as JSON")
+    validate.set_defaults(handler=cmd_validate)
+
+    image = verbs.add_parser("image", help="manage images in the store")
+    image_verbs = image.add_subparsers(dest="image_verb", required=True, metavar="VERB")
+    pull = image_verbs.add_parser("pull", help="fetch and verify an image")
+    pull.add_argument("reference")
+    pull.set_defaults(handler=cmd_image_pull)
+    listing = image_verbs.add_parser("list", aliases=["ls"], help="list images")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_image_list)
+    inspect = image_verbs.add_parser("inspect", help="show an image's record")
+    inspect.add_argument("reference")
+    inspect.set_defaults(handler=cmd_image_inspect)
+    remove = image_verbs.add_parser("rm", help="remove an image's reference")
+    remove.add_argument("reference")
+    remove.set_defaults(handler=cmd_image_rm)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    with handle_errors("podman-sd", args.debug) as status:
+        status.code = handler(args)
+    return status.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

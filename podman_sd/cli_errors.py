@@ -1,0 +1,45 @@
+"""The one top-level error handler every entry point uses.
+
+Expected errors (PodmanSdError) print one line, ``PROGRAM: error: MESSAGE``,
+and set a non-zero exit code; anything else is a bug and prints its
+traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from podman_sd.errors import PodmanSdError
+
+
+@dataclass
+class ExitStatus:
+    code: int = 0
+
+
+@contextlib.contextmanager
+def handle_errors(program: str, debug: bool = False) -> Iterator[ExitStatus]:
+    status = ExitStatus()
+    try:
+        yield status
+    except PodmanSdError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"{program}: error: {err}", file=sys.stderr, flush=True)
+        status.code = err.exit_code
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr, flush=True)
+        status.code = 130
+    except Exception as err:
+        if debug:
+            traceback.print_exc()
+        print(
+            f"{program}: internal error: {type(err).__name__}: {err} (run with --debug for details)",
+            file=sys.stderr,
+            flush=True,
+        )
+        status.code = 70  # EX_SOFTWARE

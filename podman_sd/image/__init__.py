@@ -1,0 +1,1 @@
+"""Images: references, OCI/Docker manifests and configs, and the content store."""

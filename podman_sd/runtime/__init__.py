@@ -1,0 +1,1 @@
+"""Running a pod: namespaces, root filesystems, app processes, supervision."""

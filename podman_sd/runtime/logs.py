@@ -1,0 +1,57 @@
+"""Relaying an app's stdout and stderr to the journal, one entry per line.
+
+Fields are those docker's and podman's journald log drivers write, so that
+existing tooling (``journalctl CONTAINER_NAME=web``) works. A line longer
+than the journal's line limit is split, every piece but the last marked
+``CONTAINER_PARTIAL_MESSAGE=true``, as the docker driver does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from podman_sd.systemd.journal import JournalWriter, encode_field, encode_fields
+
+# journald's default LineMax: longer stream lines are split by journald too.
+LINE_MAX = 48 * 1024
+READ_SIZE = 256 * 1024
+
+_PARTIAL = encode_field("CONTAINER_PARTIAL_MESSAGE", b"true")
+
+
+class LogRelay:
+    """Reads one pipe and sends complete lines to the journal."""
+
+    def __init__(self, writer: JournalWriter, fd: int, fields: Mapping[str, str | int]) -> None:
+        self.writer = writer
+        self.fd = fd
+        self.fields = encode_fields(fields)
+        self._pending = b""
+
+    def read(self) -> bool:
+        """Relay what is readable now; False at end of file."""
+        data = os.read(self.fd, READ_SIZE)
+        if not data:
+            self.flush()
+            return False
+        data = self._pending + data
+        lines = data.split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._send(line)
+        while len(self._pending) > LINE_MAX:
+            self.writer.send(self._pending[:LINE_MAX], self.fields + _PARTIAL)
+            self._pending = self._pending[LINE_MAX:]
+        return True
+
+    def _send(self, line: bytes) -> None:
+        while len(line) > LINE_MAX:
+            self.writer.send(line[:LINE_MAX], self.fields + _PARTIAL)
+            line = line[LINE_MAX:]
+        self.writer.send(line, self.fields)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._send(self._pending)
+            self._pending = b""

@@ -1,0 +1,162 @@
+"""An app's root filesystem, built inside the app's own mount namespace.
+
+Everything here runs in the forked app process after it unshared its mount
+namespace, so every mount disappears with the app's last process: a crashed
+launcher cannot leave a mount behind on the host. The layout follows the OCI
+runtime spec's defaults (as runc and crun build them): a private /dev on
+tmpfs with the standard nodes, devpts, shm and mqueue; /proc with the usual
+masked and read-only paths; read-only /sys; a cgroup2 view of the app's own
+scope.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from podman_sd import syscalls as sc
+
+# /proc entries that leak host information or allow attacks: hidden.
+MASKED_PATHS = (
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/proc/interrupts", "/sys/firmware", "/sys/dev/block", "/sys/devices/virtual/powercap",
+)  # fmt: skip
+READONLY_PATHS = (
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+)  # fmt: skip
+
+# (name, major, minor): the OCI runtime spec's default devices.
+DEVICES = (
+    ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7),
+    ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+)  # fmt: skip
+DEV_SYMLINKS = (
+    ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"),
+)  # fmt: skip
+
+NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+
+
+def make_mounts_private() -> None:
+    # Our mounts must not propagate back to the host's namespace.
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+
+
+def mount_image(
+    layers: Sequence[Path],
+    upper: Path | None,
+    work: Path | None,
+    target: Path,
+) -> None:
+    """Stack LAYERS (bottom first) on TARGET; read-only when UPPER is None."""
+    if not layers:
+        raise OSError(0, "the image has no layers", str(target))
+    if upper is None and len(layers) == 1:
+        sc.mount(layers[0], target, None, sc.MS_BIND)
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+        return
+    # overlayfs wants the top layer first. Naming layers relative to their
+    # common parent keeps the option string short enough for many layers
+    # (mount(2) takes at most one page of options).
+    parent = layers[0].parent
+    if all(layer.parent == parent for layer in layers):
+        os.chdir(parent)
+        lower = ":".join(layer.name for layer in reversed(layers))
+    else:
+        lower = ":".join(str(layer) for layer in reversed(layers))
+    options = f"lowerdir={lower}"
+    if upper is not None and work is not None:
+        options += f",upperdir={upper},workdir={work}"
+    sc.mount("overlay", target, "overlay", 0, options)
+    os.chdir("/")
+
+
+def _ensure_dir(path: Path) -> None:
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(parents=True)
+
+
+def _mask(root: Path, path: str) -> None:
+    target = root / path.lstrip("/")
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC, "size=0")
+    else:
+        sc.mount(root / "dev/null", target, None, sc.MS_BIND)
+
+
+def _read_only(root: Path, path: str) -> None:
+    target = root / path.lstrip("/")
+    if not target.exists():
+        return
+    sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
+    sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
+
+
+def mount_proc(root: Path) -> None:
+    _ensure_dir(root / "proc")
+    sc.mount("proc", root / "proc", "proc", NOSUID_NODEV_NOEXEC)
+
+
+def mount_dev(root: Path) -> None:
+    dev = root / "dev"
+    _ensure_dir(dev)
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    for name, major, minor in DEVICES:
+        os.mknod(dev / name, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(dev / name, 0o666)  # mknod honours the umask
+    for name, target in DEV_SYMLINKS:
+        os.symlink(target, dev / name)
+    for sub in ("pts", "shm", "mqueue"):
+        (dev / sub).mkdir()
+    sc.mount(
+        "devpts", dev / "pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    )  # fmt: skip
+    sc.mount("shm", dev / "shm", "tmpfs", NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
+    sc.mount("mqueue", dev / "mqueue", "mqueue", NOSUID_NODEV_NOEXEC)
+
+
+def mount_sys(root: Path) -> None:
+    _ensure_dir(root / "sys")
+    sc.mount("sysfs", root / "sys", "sysfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
+    # After unsharing the cgroup namespace inside the app's scope, a cgroup2
+    # mount shows that scope as its root and nothing of the host above it.
+    with contextlib.suppress(OSError):
+        sc.mount("cgroup2", root / "sys/fs/cgroup", "cgroup2", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
+
+
+def protect_paths(root: Path) -> None:
+    for path in MASKED_PATHS:
+        _mask(root, path)
+    for path in READONLY_PATHS:
+        _read_only(root, path)
+
+
+def bind_file(source: Path, root: Path, path: str, read_only: bool = True) -> None:
+    """Bind SOURCE over PATH in the new root, creating an empty file if needed."""
+    target = root / path.lstrip("/")
+    if not target.exists():
+        _ensure_dir(target.parent)
+        target.touch()
+    sc.mount(source, target, None, sc.MS_BIND)
+    if read_only:
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+
+
+def enter_root(root: Path) -> None:
+    """pivot_root into ROOT and detach the old root (no directory needed)."""
+    os.chdir(root)
+    # pivot_root(".", ".") stacks the old root on top of the new one; the
+    # lazy unmount then removes it, leaving no path back to the host.
+    sc.pivot_root(".", ".")
+    sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")

@@ -1,0 +1,110 @@
+"""systemd's manager API over D-Bus, through pydbus.
+
+The only module that talks D-Bus. Names are written once, the bus is
+injected (tests can pass another), and D-Bus errors become SystemdError via
+one table. Properties of transient units are passed as (name, Variant)
+pairs exactly as org.freedesktop.systemd1(5) documents them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from podman_sd.errors import SystemdError
+
+SYSTEMD_BUS_NAME = "org.freedesktop.systemd1"
+SYSTEMD_OBJECT = "/org/freedesktop/systemd1"
+MANAGER_INTERFACE = "org.freedesktop.systemd1.Manager"
+UNIT_INTERFACE = "org.freedesktop.systemd1.Unit"
+
+# D-Bus error names mapped to a hint for the one-line message.
+_ERROR_HINTS = {
+    "org.freedesktop.systemd1.UnitExists": "a unit of that name exists already (a stale app?)",
+    "org.freedesktop.systemd1.NoSuchUnit": "no such unit",
+    "org.freedesktop.DBus.Error.AccessDenied": "access denied (run as root)",
+    "org.freedesktop.DBus.Error.InvalidArgs": "systemd rejected a property",
+}
+
+
+def _describe(err: Exception) -> str:
+    text = str(err)
+    for name, hint in _ERROR_HINTS.items():
+        if name in text:
+            return f"{hint}: {text.split(':', 1)[-1].strip()}"
+    return text
+
+
+@dataclass(frozen=True)
+class ScopeSpec:
+    """A transient scope for one app, created around an existing process."""
+
+    name: str
+    pids: tuple[int, ...]
+    slice: str
+    description: str
+    bound_to: str  # the pod service: stop or death of it stops the scope
+    stop_timeout_usec: int
+    kill_signal: int
+    properties: tuple[tuple[str, str, Any], ...] = ()  # extra (name, D-Bus signature, value)
+
+
+class Systemd:
+    def __init__(self, bus: Any = None) -> None:
+        if bus is None:
+            from pydbus import SystemBus  # deferred: gi is slow to import
+
+            bus = SystemBus()
+        self._bus = bus
+        self._manager = bus.get(SYSTEMD_BUS_NAME, SYSTEMD_OBJECT)
+
+    @staticmethod
+    def _variant(signature: str, value: Any) -> Any:
+        from gi.repository import GLib
+
+        return GLib.Variant(signature, value)
+
+    def start_scope(self, spec: ScopeSpec) -> str:
+        """Create the scope; returns the job path. Raises SystemdError."""
+        v = self._variant
+        properties: list[tuple[str, Any]] = [
+            ("Description", v("s", spec.description)),
+            ("PIDs", v("au", list(spec.pids))),
+            ("Slice", v("s", spec.slice)),
+            ("BindsTo", v("as", [spec.bound_to])),
+            ("PartOf", v("as", [spec.bound_to])),
+            # Ordered before the service, so on `systemctl stop` the launcher
+            # stops the apps gracefully first; only if the launcher is gone
+            # does systemd kill the scope itself.
+            ("Before", v("as", [spec.bound_to])),
+            ("CollectMode", v("s", "inactive-or-failed")),
+            ("TimeoutStopUSec", v("t", spec.stop_timeout_usec)),
+            ("KillSignal", v("i", spec.kill_signal)),
+            *((name, v(sig, value)) for name, sig, value in spec.properties),
+        ]
+        try:
+            return str(self._manager.StartTransientUnit(spec.name, "fail", properties, []))
+        except Exception as err:  # GLib.Error: pydbus raises it untyped
+            raise SystemdError(f"cannot create scope {spec.name}: {_describe(err)}") from None
+
+    def stop_unit(self, name: str) -> None:
+        try:
+            self._manager.StopUnit(name, "replace")
+        except Exception as err:
+            raise SystemdError(f"cannot stop {name}: {_describe(err)}") from None
+
+    def unit_properties(self, name: str, properties: Sequence[str]) -> dict[str, Any]:
+        try:
+            path = self._manager.LoadUnit(name)
+            unit = self._bus.get(SYSTEMD_BUS_NAME, path)
+            return {prop: getattr(unit, prop) for prop in properties}
+        except Exception as err:
+            raise SystemdError(f"cannot read {name}: {_describe(err)}") from None
+
+    def reset_failed(self, name: str) -> None:
+        try:
+            self._manager.ResetFailedUnit(name)
+        except Exception as err:
+            if "NoSuchUnit" not in str(err) and "not loaded" not in str(err):
+                raise SystemdError(f"cannot reset {name}: {_describe(err)}") from None

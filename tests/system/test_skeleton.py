@@ -1,0 +1,159 @@
+"""The walking skeleton end to end: a manifest in /etc, `systemctl start
+pod@hello`, the app in its own scope and namespaces, its output in the
+journal, and a clean stop."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.testhost import TestHost
+from tests.testhost.images import build_busybox_layout
+
+pytestmark = pytest.mark.system
+
+HELLO = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hello
+spec:
+  terminationGracePeriodSeconds: 3
+  containers:
+  - name: greeter
+    image: {image}
+    command: ["/bin/sh", "-c"]
+    args:
+    - echo "hello from $GREETING"; echo "to stderr" >&2; exec sleep 1000
+    env:
+    - name: GREETING
+      value: podman-sd
+"""
+
+
+@pytest.fixture(scope="module")
+def host(installed_host: TestHost) -> Iterator[TestHost]:
+    image = build_busybox_layout(installed_host)
+    installed_host.write_file("/etc/podman-sd/pods/hello.yaml", HELLO.format(image=image))
+    installed_host.run("systemctl", "daemon-reload")
+    yield installed_host
+
+
+def journal(host: TestHost, unit: str) -> list[dict[str, str]]:
+    out = host.run("journalctl", "-u", unit, "-o", "json", "--no-pager").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def wait_for(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return predicate()
+
+
+def app_pids(host: TestHost, scope: str) -> list[int]:
+    out = host.run("systemctl", "show", "-P", "ControlGroup", scope).stdout.strip()
+    if not out:
+        return []
+    procs = host.run("cat", f"/sys/fs/cgroup{out}/cgroup.procs", check=False).stdout
+    return [int(p) for p in procs.split()]
+
+
+def overlay_mounts(host: TestHost) -> list[str]:
+    """Overlay mounts in the test host other than its own root."""
+    lines = host.run("cat", "/proc/1/mountinfo").stdout.splitlines()
+    return [line for line in lines if " - overlay " in line and line.split()[4] != "/"]
+
+
+def test_hello_runs_in_a_scope_logs_to_the_journal_and_stops_cleanly(host: TestHost) -> None:
+    host.run("systemctl", "start", "pod@hello")
+    # `systemctl start` returned: the launcher has sent READY=1.
+    assert host.run("systemctl", "is-active", "pod@hello").stdout.strip() == "active"
+
+    scope = "pod-hello-greeter.scope"
+    cgroup = host.run("systemctl", "show", "-P", "ControlGroup", scope).stdout.strip()
+    assert "/pod.slice/pod-hello.slice/" in cgroup, cgroup
+    assert host.run("systemctl", "show", "-P", "BindsTo", scope).stdout.split() == [
+        "pod@hello.service"
+    ]
+    pids = wait_for(lambda: app_pids(host, scope))
+    assert pids, "no process in the app's scope"
+    app = pids[0]
+    # The app has its own mount and pid namespaces, and sees the image's root.
+    for ns in ("mnt", "pid"):
+        own = host.run("readlink", f"/proc/{app}/ns/{ns}").stdout
+        init = host.run("readlink", f"/proc/1/ns/{ns}").stdout
+        assert own != init, f"the app shares the host's {ns} namespace"
+    assert host.run("test", "-x", f"/proc/{app}/root/bin/busybox", check=False).returncode == 0
+    mounts = host.run("cat", f"/proc/{app}/mountinfo").stdout
+    assert " / / " in mounts and "overlay" in mounts.split(" / / ")[1].splitlines()[0]
+
+    entries = wait_for(
+        lambda: [e for e in journal(host, "pod@hello") if e.get("CONTAINER_NAME") == "greeter"]
+    )
+    by_message = {e["MESSAGE"]: e for e in entries}
+    assert "hello from podman-sd" in by_message, [e["MESSAGE"] for e in entries]
+    out = by_message["hello from podman-sd"]
+    err = by_message["to stderr"]
+    assert out["PRIORITY"] == "6" and err["PRIORITY"] == "3"
+    assert out["SYSLOG_IDENTIFIER"] == "greeter"
+    assert out["PODMAN_SD_POD"] == "hello"
+    assert out["IMAGE_NAME"].startswith("oci:/srv/images/busybox")
+    assert len(out["CONTAINER_ID_FULL"]) == 64
+    assert out["CONTAINER_ID"] == out["CONTAINER_ID_FULL"][:12]
+    assert out["_SYSTEMD_UNIT"] == "pod@hello.service"
+
+    started = time.monotonic()
+    host.run("systemctl", "stop", "pod@hello")
+    # sh as PID 1 of its namespace ignores SIGTERM: it is killed after the
+    # 3 s grace period, not at once and not after the 45 s unit timeout.
+    assert 2.5 < time.monotonic() - started < 20
+    assert host.run("systemctl", "is-active", "pod@hello", check=False).stdout.strip() == "inactive"
+    assert host.run("test", "-e", f"/proc/{app}", check=False).returncode != 0
+    assert app_pids(host, scope) == []
+    assert overlay_mounts(host) == []
+    assert host.run("ls", "/run/podman-sd/pods").stdout.strip() == ""
+
+
+def test_invalid_yaml_fails_the_start_with_one_clear_line(host: TestHost) -> None:
+    host.write_file("/etc/podman-sd/pods/broken.yaml", "apiVersion: v1\nkind: Pod\nspec: [\n")
+    result = host.run("systemctl", "start", "pod@broken", check=False)
+    assert result.returncode != 0
+    lines = [
+        e["MESSAGE"]
+        for e in journal(host, "pod@broken")
+        if e.get("SYSLOG_IDENTIFIER") == "podman-sd"
+    ]
+    errors = [m for m in lines if "error" in m]
+    assert errors and "broken.yaml:" in errors[0], lines
+    assert not any("Traceback" in m for m in lines)
+    status = host.run(
+        "systemctl", "status", "pod@broken", "--no-pager", "-n", "20", check=False
+    ).stdout
+    assert "broken.yaml:" in status
+    assert host.run("ls", "/run/podman-sd/pods").stdout.strip() == ""
+
+
+def test_missing_image_fails_the_start_with_one_clear_line(host: TestHost) -> None:
+    host.write_file(
+        "/etc/podman-sd/pods/noimage.yaml",
+        HELLO.replace("name: hello", "name: noimage").format(
+            image="oci:/srv/images/nothing:latest"
+        ),
+    )
+    result = host.run("systemctl", "start", "pod@noimage", check=False)
+    assert result.returncode != 0
+    lines = [
+        e["MESSAGE"]
+        for e in journal(host, "pod@noimage")
+        if e.get("SYSLOG_IDENTIFIER") == "podman-sd"
+    ]
+    assert any("/srv/images/nothing" in m and "error" in m for m in lines), lines
+    assert not any("Traceback" in m for m in lines)
+    assert host.run("systemctl", "list-units", "--no-legend", "pod-noimage*").stdout.strip() == ""

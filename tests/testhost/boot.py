@@ -1,0 +1,101 @@
+"""Boot the machine's own systemd as PID 1 of a throwaway test host.
+
+Run as ``python3 -m tests.testhost.boot NAME CGROUP`` by ``TestHost``; it
+never returns while the test host runs. The recipe is DESIGN.md's "Test
+environment": the booting process sits in a fresh child cgroup, unshares the
+mount, pid, cgroup, uts, ipc and net namespaces, and forks PID 1 of the new pid
+namespace. PID 1 builds a root from an overlay of ``/`` whose upper layer is a
+tmpfs that only this mount namespace sees, so nothing the test host writes
+reaches the real ``/etc``, ``/tmp``, ``/var`` or ``/run``; then it pivots into
+it and execs systemd.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from podman_sd import syscalls as sc
+
+# Mounted over /mnt, a directory every Debian root has: inside this private
+# mount namespace the mount is invisible to the real host, and it vanishes
+# with the namespace, so nothing needs removing afterwards.
+SCRATCH = Path("/mnt")
+
+
+def _set_parent_death_signal() -> None:
+    # If our parent (the test process) dies without tearing us down, the
+    # kernel kills us; PID 1's death then ends the whole pid namespace.
+    sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _build_root(name: str) -> Path:
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    sc.mount("testhost", SCRATCH, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0755")
+    upper, work, root = SCRATCH / "upper", SCRATCH / "work", SCRATCH / "root"
+    for d in (upper, work, root):
+        d.mkdir()
+    sc.mount("overlay", root, "overlay", 0, f"lowerdir=/,upperdir={upper},workdir={work}")
+    sc.mount("/dev", root / "dev", None, sc.MS_BIND | sc.MS_REC)
+    sc.mount("/sys", root / "sys", None, sc.MS_BIND | sc.MS_REC)
+    # A cgroup2 mounted after unsharing the cgroup namespace is rooted at our
+    # own child cgroup: systemd manages that subtree and nothing above it.
+    sc.mount(
+        "cgroup2", root / "sys/fs/cgroup", "cgroup2", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+    )
+    sc.mount("proc", root / "proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    sc.mount("tmpfs", root / "run", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0755")
+    # podman-sd's state must live on a real filesystem: overlayfs can neither
+    # be an overlay upper layer nor hold whiteout device nodes.
+    state = root / "var/lib/podman-sd"
+    state.mkdir(parents=True, exist_ok=True)
+    sc.mount("podman-sd-state", state, "tmpfs", sc.MS_NOSUID, "mode=0755")
+    (root / "etc/hostname").write_text(f"{name}\n")
+    old = root / "oldroot"
+    old.mkdir(exist_ok=True)
+    os.chdir(root)
+    sc.pivot_root(".", "oldroot")
+    os.chroot(".")
+    os.chdir("/")
+    sc.umount2("/oldroot", sc.MNT_DETACH)
+    os.rmdir("/oldroot")
+    return root
+
+
+def main() -> None:
+    name, cgroup = sys.argv[1], Path(sys.argv[2])
+    _set_parent_death_signal()
+    (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+    sc.unshare(
+        sc.CLONE_NEWNS
+        | sc.CLONE_NEWPID
+        | sc.CLONE_NEWCGROUP
+        | sc.CLONE_NEWUTS
+        | sc.CLONE_NEWIPC
+        | sc.CLONE_NEWNET
+    )
+    pid = os.fork()
+    if pid:
+        # Relay termination to PID 1 and exit when it does.
+        signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+        _, status = os.waitpid(pid, 0)
+        sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    _set_parent_death_signal()
+    sc.sethostname(name)
+    _build_root(name)
+    env = {
+        "container": "podman-sd-test",
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+    }
+    os.execve(
+        "/lib/systemd/systemd",
+        ["/lib/systemd/systemd", "--unit=basic.target", "--log-target=console", "--show-status=no"],
+        env,
+    )
+
+
+if __name__ == "__main__":
+    main()

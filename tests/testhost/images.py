@@ -1,0 +1,35 @@
+"""Test images built with tools that are not ours: umoci and busybox-static."""
+
+from __future__ import annotations
+
+from tests.testhost import TestHost
+
+BUILD_BUSYBOX = r"""
+layout=$1 tag=$2 cmd=$3
+bundle=$(mktemp -d /srv/bundle.XXXXXX)
+mkdir -p "$(dirname "$layout")"
+[ -e "$layout/oci-layout" ] || umoci init --layout "$layout"
+umoci new --image "$layout:$tag"
+umoci unpack --image "$layout:$tag" "$bundle"
+root=$bundle/rootfs
+mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" "$root/dev" "$root/root" "$root/home/app"
+chmod 1777 "$root/tmp"
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
+printf 'root:x:0:\napp:x:1000:\nnobody:x:65534:\n' > "$root/etc/group"
+umoci repack --image "$layout:$tag" "$bundle"
+umoci config --image "$layout:$tag" --config.cmd "$cmd" --config.env PATH=/bin
+rm -rf "$bundle"
+umoci gc --layout "$layout"
+"""
+
+
+def build_busybox_layout(
+    host: TestHost, layout: str = "/srv/images/busybox", tag: str = "latest", cmd: str = "/bin/sh"
+) -> str:
+    """Build a one-layer busybox image in an OCI layout inside HOST; returns its reference."""
+    host.run("/bin/sh", "-ec", BUILD_BUSYBOX, "build", layout, tag, cmd)
+    return f"oci:{layout}:{tag}"

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from podman_sd.errors import RuntimeSetupError
+from podman_sd.runtime.users import resolve_user
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n"
+    )
+    (tmp_path / "etc/group").write_text("root:x:0:\napp:x:1001:\nextra:x:2000:app,other\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("", (0, 0, ())),
+        ("0", (0, 0, ())),
+        ("app", (1000, 1001, (2000,))),
+        ("1000", (1000, 1001, (2000,))),
+        ("app:0", (1000, 0, (2000,))),
+        ("1000:app", (1000, 1001, (2000,))),
+        ("4242", (4242, 0, ())),  # not in passwd: group 0, as runc
+        ("4242:7", (4242, 7, ())),
+    ],
+)
+def test_resolve(root: Path, spec: str, expected: tuple[int, int, tuple[int, ...]]) -> None:
+    assert resolve_user(spec, root) == expected
+
+
+def test_unknown_names_are_errors(root: Path) -> None:
+    with pytest.raises(RuntimeSetupError, match="'ghost' is not in the image's /etc/passwd"):
+        resolve_user("ghost", root)
+    with pytest.raises(RuntimeSetupError, match="group 'nogroup'"):
+        resolve_user("app:nogroup", root)
