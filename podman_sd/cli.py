@@ -1,6 +1,8 @@
 """``podman-sd``: the command-line tool.
 
     podman-sd validate FILE... [--json]
+    podman-sd status NAME [--json]
+    podman-sd list [--json]
     podman-sd image pull|list|inspect|rm ...
     podman-sd launch NAME       (the main process of pod@NAME.service)
     podman-sd cleanup NAME      (its ExecStopPost=)
@@ -100,6 +102,43 @@ def cmd_image_rm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from podman_sd.errors import ManifestError
+    from podman_sd.status import format_status, manifest_exists, pod_status
+    from podman_sd.systemd.bus import Systemd
+
+    if not manifest_exists(args.name):
+        raise ManifestError(
+            f"no pod {args.name!r}: {paths.manifest_path(args.name)} does not exist"
+        )
+    status = pod_status(args.name, Systemd())
+    if args.json:
+        json.dump(status, sys.stdout, indent=1)
+        print()
+    else:
+        print(format_status(status))
+    return 0 if status["state"] == "active" else 3  # 3: not running, as `systemctl status`
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from podman_sd.status import known_pods, pod_status
+    from podman_sd.systemd.bus import Systemd
+
+    systemd = Systemd()
+    statuses = [pod_status(pod, systemd) for pod in known_pods()]
+    if args.json:
+        json.dump(statuses, sys.stdout, indent=1)
+        print()
+        return 0
+    print(f"{'POD':<30} {'STATE':<12} {'APPS':>5} {'RESTARTS':>8}  STATUS")
+    for s in statuses:
+        running = sum(1 for a in s["apps"] if a.get("exit_code") is None)
+        print(
+            f"{s['pod']:<30} {s['state']:<12} {running:>5} {s['restarts'] or 0:>8}  {s['status'] or ''}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="podman-sd", description="Run Kubernetes pod manifests as systemd units."
@@ -120,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--json", action="store_true", help="print the findings as JSON")
     validate.set_defaults(handler=cmd_validate)
+
+    status = verbs.add_parser("status", help="show a pod's apps, PIDs, scopes and images")
+    status.add_argument("name")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(handler=cmd_status)
+
+    listing_pods = verbs.add_parser("list", aliases=["ps"], help="list pods and their state")
+    listing_pods.add_argument("--json", action="store_true", help="print the list as JSON")
+    listing_pods.set_defaults(handler=cmd_list)
 
     image = verbs.add_parser("image", help="manage images in the store")
     image_verbs = image.add_subparsers(dest="image_verb", required=True, metavar="VERB")

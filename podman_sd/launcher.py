@@ -1,167 +1,181 @@
-"""The main process of ``pod@NAME.service``: start a pod and supervise it.
+"""The main process of ``pod@NAME.service``: start a pod, then supervise it.
 
 Steps (DESIGN.md, "The flow of one pod"): parse the manifest; make sure the
-images are in the store (through the fetch helper) and unpacked; create the
-pod's namespaces; start each app in its own transient scope; tell systemd
-READY=1; relay logs and supervise until the pod stops.
+images are in the store (through the fetch helper) and unpacked; enter the
+pod's own mount namespace and create its net/ipc/uts namespaces; prepare
+volumes and the /etc files; run the init containers one after the other;
+start each app in its own transient scope; then hand over to the lean
+supervisor (``runtime/handover.py``), which says READY=1.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import secrets
 import shutil
 import signal
 import sys
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from podman_sd import names, paths
 from podman_sd import syscalls as sc
-from podman_sd.errors import ManifestError
+from podman_sd.errors import ManifestError, RuntimeSetupError
 from podman_sd.image.ensure import ensure_image
 from podman_sd.image.layers import ensure_unpacked
 from podman_sd.image.spec import ImageConfig, parse_config
-from podman_sd.image.store import ImageRecord, Store, atomic_write
+from podman_sd.image.store import ImageRecord, Store
 from podman_sd.manifest import Pod, load_pod
 from podman_sd.manifest.model import Container
-from podman_sd.runtime import appspec, caps
-from podman_sd.runtime.app import AppLaunch, spawn
+from podman_sd.runtime import appspec, caps, limits, podfiles, volumes
+from podman_sd.runtime.app import AppLaunch, StartedApp, spawn
+from podman_sd.runtime.handover import hand_over
 from podman_sd.runtime.logs import LogRelay
 from podman_sd.runtime.namespaces import PodNamespaces
-from podman_sd.runtime.supervise import SignalWakeup, Supervised, Supervisor
+from podman_sd.runtime.supervise import SignalWakeup, SupervisedApp, Supervisor
 from podman_sd.systemd.bus import ScopeSpec, Systemd
 from podman_sd.systemd.journal import PRIORITY_ERR, PRIORITY_INFO, JournalWriter
 from podman_sd.systemd.notify import Notifier
 from podman_sd.systemd.scope_wait import wait_for_cgroup
 
-# systemd needs a little time beyond the grace period to stop the unit.
-STOP_MARGIN_SECONDS = 15
-
 
 @dataclass(frozen=True)
-class PreparedApp:
-    container: Container
+class PreparedImage:
     image: ImageRecord
     config: ImageConfig
     layers: tuple[Path, ...]
 
 
-def _signal_number(name: str | None) -> int:
+def signal_number(name: str | None) -> int:
+    """An image's StopSignal ("SIGQUIT", "QUIT" or "3") as a number."""
     if not name:
-        return signal.SIGTERM
+        return int(signal.SIGTERM)
     text = name.upper()
     if text.isdigit():
         return int(text)
     try:
         return int(signal.Signals[text if text.startswith("SIG") else f"SIG{text}"])
     except KeyError:
-        return signal.SIGTERM
-
-
-def prepare_images(pod: Pod, store: Store, notifier: Notifier) -> dict[str, PreparedApp]:
-    prepared: dict[str, PreparedApp] = {}
-    for container in (*pod.spec.init_containers, *pod.spec.containers):
-        notifier.status(f"preparing image {container.image}")
-        image = ensure_image(store, container.image, container.image_pull_policy)
-        config = parse_config(
-            store.read_blob(image.config_digest), f"image {image.reference}: config"
-        )
-        layers = ensure_unpacked(store, image)
-        prepared[container.name] = PreparedApp(container, image, config, layers)
-    return prepared
-
-
-def clean_stale_state(pod: str) -> None:
-    """Remove what an earlier run that did not stop cleanly left behind.
-
-    Mounts live in the apps' own mount namespaces and die with them, so only
-    files remain: the runtime directory and the apps' writable layers.
-    """
-    shutil.rmtree(paths.pod_runtime_dir(pod), ignore_errors=True)
-    shutil.rmtree(pod_state_dir(pod) / "apps", ignore_errors=True)
+        return int(signal.SIGTERM)
 
 
 def pod_state_dir(pod: str) -> Path:
     return paths.state_dir() / "pods" / pod
 
 
-def build_launch(pod: Pod, prepared: PreparedApp, namespace_fds: tuple[int, ...]) -> AppLaunch:
-    container, config = prepared.container, prepared.config
+def all_containers(pod: Pod) -> tuple[Container, ...]:
+    return (*pod.spec.init_containers, *pod.spec.containers)
+
+
+def prepare_images(pod: Pod, store: Store, notifier: Notifier) -> dict[str, PreparedImage]:
+    prepared: dict[str, PreparedImage] = {}
+    for container in all_containers(pod):
+        notifier.status(f"preparing image {container.image}")
+        image = ensure_image(store, container.image, container.image_pull_policy)
+        raw = store.read_blob(image.config_digest)
+        config = parse_config(raw, f"image {image.reference}: config")
+        prepared[container.name] = PreparedImage(image, config, ensure_unpacked(store, image))
+    return prepared
+
+
+def clean_stale_state(pod: str, *, volumes_too: bool = False) -> None:
+    """Remove files an earlier run left behind (mounts died with its namespaces)."""
+    shutil.rmtree(paths.pod_runtime_dir(pod), ignore_errors=True)
+    shutil.rmtree(pod_state_dir(pod) / "apps", ignore_errors=True)
+    if volumes_too:
+        shutil.rmtree(pod_state_dir(pod), ignore_errors=True)
+
+
+def build_launch(
+    pod: Pod,
+    container: Container,
+    prepared: PreparedImage,
+    mounts: tuple[volumes.VolumeMount, ...],
+    namespace_fds: tuple[int, ...],
+) -> AppLaunch:
+    config = prepared.config
     env = appspec.app_environment(pod, container, config)
-    argv = appspec.app_argv(container, config, env)
     security = container.security_context
     read_only = bool(security.read_only_root_filesystem)
     app_dir = pod_state_dir(pod.name) / "apps" / container.name
     mountpoint = paths.pod_runtime_dir(pod.name) / "apps" / container.name / "rootfs"
     mountpoint.mkdir(parents=True, exist_ok=True)
     upper = work = None
+    shutil.rmtree(app_dir, ignore_errors=True)  # the writable layer is ephemeral
     if not read_only:
         upper, work = app_dir / "upper", app_dir / "work"
-        shutil.rmtree(app_dir, ignore_errors=True)  # the writable layer is ephemeral
         upper.mkdir(parents=True)
         work.mkdir()
-    added = security.capabilities.add if security.capabilities else ()
-    dropped = security.capabilities.drop if security.capabilities else ()
+    capabilities = security.capabilities
     privileged = bool(security.privileged)
+    pod_security = pod.spec.security_context
+    groups = pod_security.supplemental_groups
+    if pod_security.fs_group is not None:
+        groups = (*groups, pod_security.fs_group)
+    non_root = security.run_as_non_root
+    if non_root is None:
+        non_root = pod_security.run_as_non_root
     return AppLaunch(
         pod=pod.name,
         name=container.name,
-        argv=argv,
+        argv=appspec.app_argv(container, config, env),
         env=env,
         working_dir=container.working_dir or config.working_dir or "/",
         user=appspec.app_user(pod, container, config),
-        supplementary_groups=pod.spec.security_context.supplemental_groups,
-        capabilities=caps.effective_set(added, dropped, privileged),
+        supplementary_groups=groups,
+        capabilities=caps.effective_set(
+            capabilities.add if capabilities else (),
+            capabilities.drop if capabilities else (),
+            privileged,
+        ),
         no_new_privileges=not privileged and security.allow_privilege_escalation is not True,
         layers=prepared.layers,
         upper=upper,
         work=work,
         mountpoint=mountpoint,
+        mounts=mounts,
+        run_as_non_root=bool(non_root),
         namespace_fds=namespace_fds,
-        stop_signal=_signal_number(config.stop_signal),
+        stop_signal=signal_number(config.stop_signal),
         image=prepared.image.reference,
     )
 
 
-class PodRun:
-    """One run of one pod, from READY=1 to exit."""
+class PodStarter:
+    """Starts the apps of one pod in their scopes, with their log streams."""
 
-    def __init__(self, pod: Pod, notifier: Notifier) -> None:
+    def __init__(self, pod: Pod, systemd: Systemd, writer: JournalWriter) -> None:
         self.pod = pod
-        self.notifier = notifier
+        self.systemd = systemd
+        self.writer = writer
         self.service = names.pod_service(pod.name)
         self.slice = names.pod_slice(pod.name)
-        self.container_ids: dict[str, str] = {}
 
-    def _scope_for(self, systemd: Systemd, launch: AppLaunch) -> ScopeSpec:
+    def start(self, launch: AppLaunch, container: Container) -> tuple[SupervisedApp, list[Any]]:
+        scope = names.app_scope(self.pod.name, launch.name)
         grace = self.pod.spec.termination_grace_period_seconds
-        return ScopeSpec(
-            name=names.app_scope(self.pod.name, launch.name),
-            pids=(),
-            slice=self.slice,
-            description=f"app {launch.name} of pod {self.pod.name}",
-            bound_to=self.service,
-            stop_timeout_usec=grace * 1_000_000,
-            kill_signal=launch.stop_signal,
-        )
-
-    def start_app(self, systemd: Systemd, writer: JournalWriter, launch: AppLaunch) -> Supervised:
-        base = self._scope_for(systemd, launch)
-        systemd.reset_failed(base.name)
+        self.systemd.reset_failed(scope)
 
         def place(pid: int) -> None:
-            spec = ScopeSpec(**{**base.__dict__, "pids": (pid,)})
-            systemd.start_scope(spec)
-            wait_for_cgroup(pid, base.name)
+            self.systemd.start_scope(
+                ScopeSpec(
+                    name=scope,
+                    pids=(pid,),
+                    slice=self.slice,
+                    description=f"app {launch.name} of pod {self.pod.name}",
+                    bound_to=self.service,
+                    stop_timeout_usec=grace * 1_000_000,
+                    kill_signal=launch.stop_signal,
+                    properties=limits.resource_properties(container.resources),
+                )
+            )
+            wait_for_cgroup(pid, scope)
 
-        started = spawn(launch, place)
-        container_id = secrets.token_hex(32)
-        self.container_ids[launch.name] = container_id
-        common = {
+        started: StartedApp = spawn(launch, place)
+        container_id = os.urandom(32).hex()
+        fields: dict[str, str | int] = {
             "SYSLOG_IDENTIFIER": launch.name,
             "CONTAINER_NAME": launch.name,
             "CONTAINER_ID": container_id[:12],
@@ -170,84 +184,149 @@ class PodRun:
             "PODMAN_SD_POD": self.pod.name,
             "IMAGE_NAME": launch.image,
         }
-        return Supervised(
-            started,
-            [
-                LogRelay(writer, started.stdout, {**common, "PRIORITY": PRIORITY_INFO}),
-                LogRelay(writer, started.stderr, {**common, "PRIORITY": PRIORITY_ERR}),
-            ],
+        streams = [
+            [started.stdout, {**fields, "PRIORITY": PRIORITY_INFO}],
+            [started.stderr, {**fields, "PRIORITY": PRIORITY_ERR}],
+        ]
+        app = SupervisedApp(
+            name=launch.name,
+            pid=started.pid,
+            stop_signal=launch.stop_signal,
+            relays=[LogRelay(self.writer, fd, f) for fd, f in streams],  # type: ignore[arg-type]
+            info={"scope": scope, "image": launch.image, "container_id": container_id},
         )
+        return app, streams
 
-    def write_state(self, apps: list[Supervised]) -> None:
-        state = {
-            "pod": self.pod.name,
-            "launcher_pid": os.getpid(),
-            "apps": [
-                {
-                    "name": a.name,
-                    "pid": a.started.pid,
-                    "scope": names.app_scope(self.pod.name, a.name),
-                    "image": a.started.launch.image,
-                    "container_id": self.container_ids.get(a.name, ""),
-                    "exit_code": a.exit_code,
-                }
-                for a in apps
-            ],
-        }
-        directory = paths.pod_runtime_dir(self.pod.name)
-        with contextlib.suppress(OSError):
-            atomic_write(directory / "state.json", json.dumps(state, indent=1).encode())
+
+def run_init_containers(
+    pod: Pod,
+    starter: PodStarter,
+    launches: list[tuple[AppLaunch, Container]],
+    wakeup: SignalWakeup,
+    notifier: Notifier,
+) -> None:
+    """Each init container runs to completion, in order, before any app."""
+    for launch, container in launches:
+        notifier.status(f"running init container {launch.name}")
+        app, _ = starter.start(launch, container)
+        supervisor = Supervisor(
+            pod.name, "Never", pod.spec.termination_grace_period_seconds, notifier, wakeup
+        )
+        supervisor.add(app)
+        supervisor.run()
+        if supervisor.stop_requested:
+            raise RuntimeSetupError(
+                f"pod {pod.name}: stopped while init container {launch.name} ran"
+            )
+        if app.exit_code != 0:
+            message = f"init container {launch.name} failed with exit status {app.exit_code}"
+            notifier.status(message)
+            raise RuntimeSetupError(f"pod {pod.name}: {message}")
 
 
 def launch(pod_name: str) -> int:
     notifier = Notifier()
-    wakeup = SignalWakeup((signal.SIGTERM, signal.SIGINT, signal.SIGCHLD))
     manifest = paths.manifest_path(pod_name)
     if not manifest.exists():
         raise ManifestError(f"{manifest}: no such manifest (pod {pod_name!r})")
     pod = load_pod(manifest)
     for warning in pod.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    started_at = time.monotonic()
+    # The pod's own mount namespace, entered while this process is still
+    # single-threaded (unshare(CLONE_NEWNS) refuses threaded callers):
+    # memory volumes mounted here die with the pod, never leak to the host.
+    sc.unshare(sc.CLONE_NEWNS)
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
     store = Store(paths.state_dir()).create()
     prepared = prepare_images(pod, store, notifier)
     clean_stale_state(pod.name)
+    # From here on a stop request must stop what was started, not kill us.
+    wakeup = SignalWakeup()
     # Apps whose intermediate parent exits are re-parented to us, so we can
     # wait for them and see their exit status.
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    run = PodRun(pod, notifier)
     hostname = pod.spec.hostname or pod.name
+    runtime = paths.pod_runtime_dir(pod.name)
+    sources = volumes.prepare_volumes(pod, pod_state_dir(pod.name), runtime)
+    etc_files = podfiles.write_pod_files(pod, hostname, runtime / "etc")
+    etc_mounts = tuple(volumes.VolumeMount(src, target, True) for target, src in etc_files.items())
     with ExitStack() as stack:
         namespaces = stack.enter_context(
-            PodNamespaces(hostname, pod.spec.host_network, pod.spec.host_ipc)
+            PodNamespaces(
+                hostname,
+                pod.spec.host_network,
+                pod.spec.host_ipc,
+                pod.spec.security_context.sysctls,
+            )
         )
         fds = tuple(namespaces.fds.values())
         writer = JournalWriter()
-        stack.callback(writer.close)
         systemd = Systemd()
-        supervisor = Supervisor(
-            pod.name,
-            pod.spec.restart_policy,
-            pod.spec.termination_grace_period_seconds,
-            notifier,
-            wakeup,
-            on_change=run.write_state,
+        systemd.set_unit_properties(names.pod_slice(pod.name), limits.pod_slice_properties(pod))
+        starter = PodStarter(pod, systemd, writer)
+
+        def launch_for(container: Container) -> tuple[AppLaunch, Container]:
+            mounts = (*etc_mounts, *volumes.app_mounts(pod, container.name, sources))
+            return build_launch(pod, container, prepared[container.name], mounts, fds), container
+
+        run_init_containers(
+            pod, starter, [launch_for(c) for c in pod.spec.init_containers], wakeup, notifier
         )
+        apps: list[dict[str, Any]] = []
+        inherit: list[int] = []
+        started: list[SupervisedApp] = []
         try:
             for container in pod.spec.containers:
                 notifier.status(f"starting app {container.name}")
-                launch_spec = build_launch(pod, prepared[container.name], fds)
-                supervisor.add(run.start_app(systemd, writer, launch_spec))
+                app, streams = starter.start(*launch_for(container))
+                started.append(app)
+                inherit.extend(fd for fd, _ in streams)
+                apps.append(
+                    {
+                        "name": app.name,
+                        "pid": app.pid,
+                        "stop_signal": app.stop_signal,
+                        "streams": streams,
+                        "info": app.info,
+                    }
+                )
         except BaseException:
-            supervisor.begin_stop("start failed")
-            supervisor.run()
+            stop_started(pod, started, notifier, wakeup)
             raise
-        run.write_state(list(supervisor.apps.values()))
-        notifier.notify(READY=1, STATUS=supervisor.status_text())
-        code = supervisor.run()
-    clean_stale_state(pod.name)
-    return code
+    deadline = pod.spec.active_deadline_seconds
+    plan = {
+        "pod": pod.name,
+        "policy": pod.spec.restart_policy.value,
+        "grace": pod.spec.termination_grace_period_seconds,
+        "state_path": str(runtime / "state.json"),
+        "deadline_in": None if deadline is None else deadline - (time.monotonic() - started_at),
+        "apps": apps,
+    }
+    # Every app runs: tell systemd now, so `systemctl start` returns without
+    # waiting for the supervisor's interpreter to start.
+    notifier.notify(READY=1, STATUS=f"{len(apps)}/{len(apps)} apps running")
+    hand_over(plan, inherit)
+
+
+def stop_started(
+    pod: Pod, apps: list[SupervisedApp], notifier: Notifier, wakeup: SignalWakeup
+) -> None:
+    """A later app failed to start: stop the ones already running."""
+    supervisor = Supervisor(
+        pod.name, "Never", pod.spec.termination_grace_period_seconds, notifier, wakeup
+    )
+    for app in apps:
+        supervisor.add(app)
+    supervisor.begin_stop("an app failed to start")
+    supervisor.run()
 
 
 def cleanup(pod_name: str) -> None:
-    """ExecStopPost=: remove runtime state even after the launcher was killed."""
-    clean_stale_state(pod_name)
+    """ExecStopPost=: remove runtime files, also after the launcher was killed.
+
+    The emptyDir volumes go too when the unit was stopped on purpose
+    (``systemctl stop``): systemd then tells us SERVICE_RESULT=success with
+    the launcher's exit 0; after a failure they stay for the restart."""
+    deliberate = os.environ.get("SERVICE_RESULT") == "success"
+    clean_stale_state(pod_name, volumes_too=deliberate)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from podman_sd.errors import UnpackError
 from podman_sd.image.store import ImageRecord, Store
-from podman_sd.unpack import unpack_layer
 
 
 def ensure_unpacked(store: Store, image: ImageRecord) -> tuple[Path, ...]:
@@ -14,6 +13,9 @@ def ensure_unpacked(store: Store, image: ImageRecord) -> tuple[Path, ...]:
     dirs = tuple(store.layer_dir(layer.diff_id) for layer in image.layers)
     if all(d.is_dir() for d in dirs):
         return dirs
+    # Imported here: starting a pod whose layers are unpacked needs none of it.
+    from podman_sd.unpack import unpack_layer
+
     with store.locked():
         for layer, target in zip(image.layers, dirs, strict=True):
             if target.is_dir():

@@ -23,13 +23,14 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from podman_sd import syscalls as sc
 from podman_sd.errors import RuntimeSetupError
 from podman_sd.runtime import caps, rootfs
 from podman_sd.runtime.users import resolve_user
+from podman_sd.runtime.volumes import VolumeMount
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,11 @@ class AppLaunch:
     upper: Path | None  # None: read-only root file system
     work: Path | None
     mountpoint: Path
-    files: tuple[tuple[Path, str], ...] = ()  # (host file, path in app) bound read-only
+    mounts: tuple[VolumeMount, ...] = ()  # volumes and the pod's /etc files
+    run_as_non_root: bool = False
     namespace_fds: tuple[int, ...] = ()  # pod namespaces to join (setns)
-    stop_signal: int = signal.SIGTERM
+    stop_signal: int = int(signal.SIGTERM)
     image: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,10 +93,14 @@ def _become_app(launch: AppLaunch, status_w: int) -> None:
     rootfs.mount_dev(root)
     rootfs.mount_sys(root)
     rootfs.protect_paths(root)
-    for source, path in launch.files:
-        rootfs.bind_file(source, root, path)
+    for mount in launch.mounts:
+        rootfs.bind_mount(mount.source, root, mount.target, mount.read_only)
     rootfs.enter_root(root)
     uid, gid, groups = resolve_user(launch.user, Path("/"))
+    if launch.run_as_non_root and uid == 0:
+        raise RuntimeSetupError(
+            f"runAsNonRoot is set but the app would run as root (user {launch.user!r})"
+        )
     os.chdir(launch.working_dir or "/")
     caps.limit_bounding_set(launch.capabilities)
     os.setgroups(sorted({*groups, *launch.supplementary_groups}))

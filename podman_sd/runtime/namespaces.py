@@ -15,11 +15,47 @@ import struct
 from types import TracebackType
 
 from podman_sd import syscalls as sc
+from podman_sd.errors import RuntimeSetupError
+from podman_sd.manifest.model import Sysctl
 
 # <linux/sockios.h>, <net/if.h>
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
+
+
+# Sysctls that belong to the namespaces a pod owns (Kubernetes' "safe" and
+# namespaced sets): net.* with its network namespace, the IPC ones with its
+# IPC namespace. Anything else would change the whole host.
+_IPC_SYSCTLS = ("kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.")
+
+
+def check_sysctl(sysctl: Sysctl, host_network: bool, host_ipc: bool) -> None:
+    name = sysctl.name
+    if name.startswith("net."):
+        if host_network:
+            raise RuntimeSetupError(
+                f"sysctl {name}: not allowed with hostNetwork (it would change the host)"
+            )
+        return
+    if name.startswith(_IPC_SYSCTLS):
+        if host_ipc:
+            raise RuntimeSetupError(
+                f"sysctl {name}: not allowed with hostIPC (it would change the host)"
+            )
+        return
+    raise RuntimeSetupError(
+        f"sysctl {name}: not a namespaced sysctl; it would change the whole host"
+    )
+
+
+def write_sysctl(sysctl: Sysctl) -> None:
+    path = "/proc/sys/" + sysctl.name.replace(".", "/")
+    try:
+        with open(path, "w") as f:
+            f.write(sysctl.value)
+    except OSError as err:
+        raise RuntimeSetupError(f"sysctl {sysctl.name}={sysctl.value}: {err.strerror}") from None
 
 
 def bring_loopback_up() -> None:
@@ -32,7 +68,16 @@ def bring_loopback_up() -> None:
 class PodNamespaces:
     """Context manager holding the pod's namespaces; ``fds`` to pass to apps."""
 
-    def __init__(self, hostname: str, host_network: bool = False, host_ipc: bool = False) -> None:
+    def __init__(
+        self,
+        hostname: str,
+        host_network: bool = False,
+        host_ipc: bool = False,
+        sysctls: tuple[Sysctl, ...] = (),
+    ) -> None:
+        for sysctl in sysctls:
+            check_sysctl(sysctl, host_network, host_ipc)
+        self.sysctls = sysctls
         self.hostname = hostname
         self.kinds = {"uts": sc.CLONE_NEWUTS}
         if not host_network:
@@ -55,6 +100,10 @@ class PodNamespaces:
                 sc.sethostname(self.hostname)
                 if "net" in self.kinds:
                     bring_loopback_up()
+                # /proc/sys/net and the IPC entries show the namespaces of
+                # the thread that opens them: ours, right now.
+                for sysctl in self.sysctls:
+                    write_sysctl(sysctl)
                 for kind in self.kinds:
                     self.fds[kind] = os.open(
                         f"/proc/thread-self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC

@@ -12,6 +12,7 @@ scope.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Sequence
@@ -82,7 +83,7 @@ def _ensure_dir(path: Path) -> None:
 
 
 def _mask(root: Path, path: str) -> None:
-    target = root / path.lstrip("/")
+    target = resolve_in_root(root, path)
     try:
         mode = target.lstat().st_mode
     except FileNotFoundError:
@@ -90,11 +91,11 @@ def _mask(root: Path, path: str) -> None:
     if stat.S_ISDIR(mode):
         sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC, "size=0")
     else:
-        sc.mount(root / "dev/null", target, None, sc.MS_BIND)
+        sc.mount(resolve_in_root(root, "/dev/null"), target, None, sc.MS_BIND)
 
 
 def _read_only(root: Path, path: str) -> None:
-    target = root / path.lstrip("/")
+    target = resolve_in_root(root, path)
     if not target.exists():
         return
     sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
@@ -102,12 +103,13 @@ def _read_only(root: Path, path: str) -> None:
 
 
 def mount_proc(root: Path) -> None:
-    _ensure_dir(root / "proc")
-    sc.mount("proc", root / "proc", "proc", NOSUID_NODEV_NOEXEC)
+    target = resolve_in_root(root, "proc")
+    _ensure_dir(target)
+    sc.mount("proc", target, "proc", NOSUID_NODEV_NOEXEC)
 
 
 def mount_dev(root: Path) -> None:
-    dev = root / "dev"
+    dev = resolve_in_root(root, "dev")
     _ensure_dir(dev)
     sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
     for name, major, minor in DEVICES:
@@ -126,12 +128,13 @@ def mount_dev(root: Path) -> None:
 
 
 def mount_sys(root: Path) -> None:
-    _ensure_dir(root / "sys")
-    sc.mount("sysfs", root / "sys", "sysfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
+    sys_dir = resolve_in_root(root, "sys")
+    _ensure_dir(sys_dir)
+    sc.mount("sysfs", sys_dir, "sysfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
     # After unsharing the cgroup namespace inside the app's scope, a cgroup2
     # mount shows that scope as its root and nothing of the host above it.
     with contextlib.suppress(OSError):
-        sc.mount("cgroup2", root / "sys/fs/cgroup", "cgroup2", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
+        sc.mount("cgroup2", sys_dir / "fs/cgroup", "cgroup2", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
 
 
 def protect_paths(root: Path) -> None:
@@ -141,13 +144,44 @@ def protect_paths(root: Path) -> None:
         _read_only(root, path)
 
 
-def bind_file(source: Path, root: Path, path: str, read_only: bool = True) -> None:
-    """Bind SOURCE over PATH in the new root, creating an empty file if needed."""
-    target = root / path.lstrip("/")
+def resolve_in_root(root: Path, path: str) -> Path:
+    """PATH inside ROOT, following symlinks as if ROOT were ``/``.
+
+    An image (or an app writing into a shared volume) may plant a symlink
+    such as ``/data -> /etc``; resolved naively, a volume mounted at
+    /data would land on the host's /etc. Here no path can leave ROOT."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    current = root
+    followed = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            current = current.parent if current != root else root
+            continue
+        candidate = current / part
+        if candidate.is_symlink():
+            followed += 1
+            if followed > 40:
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+            link = os.readlink(candidate)
+            if link.startswith("/"):
+                current = root
+            parts = [p for p in link.split("/") if p not in ("", ".")] + parts
+            continue
+        current = candidate
+    return current
+
+
+def bind_mount(source: Path, root: Path, path: str, read_only: bool) -> None:
+    """Bind SOURCE (a file or directory) at PATH in the new root, creating it."""
+    target = resolve_in_root(root, path)
     if not target.exists():
-        _ensure_dir(target.parent)
-        target.touch()
-    sc.mount(source, target, None, sc.MS_BIND)
+        if source.is_dir():
+            _ensure_dir(target)
+        else:
+            _ensure_dir(target.parent)
+            target.touch()
+    sc.mount(source, target, None, sc.MS_BIND | sc.MS_REC)
     if read_only:
         sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
 

@@ -4,38 +4,64 @@ One thread, one ``selectors`` loop over the apps' output pipes and a
 signal wake-up socket. systemd does the restarting: when the restart policy
 says the pod must restart, the launcher stops the other apps and exits with
 a failure, and ``Restart=`` (written by the generator) starts the unit anew.
+
+This module is what stays resident for the life of a pod, so it imports
+only light standard modules: the launcher sets the pod up, then execs a
+fresh interpreter running ``main`` here (see ``handover.py``), which keeps
+the resident memory of a pod near the bare interpreter's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
+import marshal
 import os
 import selectors
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from podman_sd.manifest.model import RestartPolicy
-from podman_sd.runtime.app import StartedApp
 from podman_sd.runtime.logs import LogRelay
+from podman_sd.systemd.journal import JournalWriter
 from podman_sd.systemd.notify import Notifier
+from podman_sd.tinyjson import dumps
+
+# Not `from typing import TYPE_CHECKING`: typing pulls in re, and this
+# module must stay light (mypy treats this name the same way).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
+
+# Exit status when activeDeadlineSeconds ran out; the generator lists it in
+# RestartPreventExitStatus= so the pod ends failed instead of restarting,
+# as a Kubernetes pod does (reason DeadlineExceeded).
+EXIT_DEADLINE = 124
 
 
-@dataclass
-class Supervised:
-    started: StartedApp
-    relays: list[LogRelay] = field(default_factory=list)
-    exit_code: int | None = None
+class SupervisedApp:
+    # A plain class, not a dataclass: this module must not pull in
+    # dataclasses (and with it inspect, re, ...) in the resident process.
+    __slots__ = ("exit_code", "info", "name", "pid", "relays", "stop_signal")
 
-    @property
-    def name(self) -> str:
-        return self.started.launch.name
+    def __init__(
+        self,
+        name: str,
+        pid: int,
+        stop_signal: int,
+        relays: list[LogRelay] | None = None,
+        info: dict[str, Any] | None = None,  # scope, image, ids: for `status`
+    ) -> None:
+        self.name = name
+        self.pid = pid
+        self.stop_signal = stop_signal
+        self.relays = relays or []
+        self.exit_code: int | None = None
+        self.info = info or {}
 
 
 def exit_code_of(status: int) -> int:
@@ -48,14 +74,15 @@ def exit_code_of(status: int) -> int:
 class SignalWakeup:
     """Signals become bytes on a socket the select loop watches."""
 
-    def __init__(self, signals: tuple[int, ...]) -> None:
+    def __init__(self, signals: tuple[int, ...] = HANDLED_SIGNALS) -> None:
         self.reader, self._writer = socket.socketpair()
         self.reader.setblocking(False)
         self._writer.setblocking(False)
-        self.signals = signals
         signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
         for sig in signals:
             signal.signal(sig, lambda *_: None)
+        # Signals blocked across the exec from the launcher arrive now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
     def pending(self) -> list[int]:
         try:
@@ -64,15 +91,28 @@ class SignalWakeup:
             return []
 
 
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def log(text: str) -> None:
+    # stderr of pod@NAME.service goes to its journal.
+    print(text, file=sys.stderr, flush=True)
+
+
 class Supervisor:
     def __init__(
         self,
         pod: str,
-        policy: RestartPolicy,
+        policy: str,  # restartPolicy: "Always", "OnFailure" or "Never"
         grace_seconds: int,
         notifier: Notifier,
         wakeup: SignalWakeup,
-        on_change: Callable[[list[Supervised]], None] = lambda apps: None,
+        on_change: Callable[[list[SupervisedApp]], None] = lambda apps: None,
+        deadline: float | None = None,  # time.monotonic() at which the pod must end
     ) -> None:
         self.pod = pod
         self.policy = policy
@@ -80,21 +120,23 @@ class Supervisor:
         self.notifier = notifier
         self.wakeup = wakeup
         self.on_change = on_change
-        self.apps: dict[int, Supervised] = {}
+        self.deadline = deadline
+        self.apps: dict[int, SupervisedApp] = {}
         self.selector = selectors.DefaultSelector()
         self.selector.register(wakeup.reader, selectors.EVENT_READ, None)
         self.stopping_since: float | None = None
         self.killed = False
         self.failed = False
+        self.deadline_exceeded = False
         self.stop_requested = False
         self.last_exit = ""
 
-    def add(self, app: Supervised) -> None:
-        self.apps[app.started.pid] = app
+    def add(self, app: SupervisedApp) -> None:
+        self.apps[app.pid] = app
         for relay in app.relays:
             self.selector.register(relay.fd, selectors.EVENT_READ, relay)
 
-    def running(self) -> list[Supervised]:
+    def running(self) -> list[SupervisedApp]:
         return [a for a in self.apps.values() if a.exit_code is None]
 
     def status_text(self) -> str:
@@ -105,64 +147,58 @@ class Supervisor:
 
     # -- events --------------------------------------------------------------
 
-    def _reap(self) -> None:
+    def reap(self) -> None:
+        changed = False
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
+                break
             app = self.apps.get(pid)
             if app is None:
                 continue  # an orphan re-parented to us (we are a subreaper)
             app.exit_code = exit_code_of(status)
             self.last_exit = f"{app.name} exited {app.exit_code}"
-            print(f"app {app.name} exited with status {app.exit_code}", file=sys.stderr, flush=True)
+            log(f"app {app.name} exited with status {app.exit_code}")
             self._after_exit(app)
+            changed = True
+        if changed:
             self.notifier.status(self.status_text())
             self.on_change(list(self.apps.values()))
 
-    def _after_exit(self, app: Supervised) -> None:
+    def _after_exit(self, app: SupervisedApp) -> None:
         if self.stopping_since is not None:
             return
         code = app.exit_code or 0
         if code != 0:
             self.failed = True
-        if self.policy is RestartPolicy.ALWAYS or (
-            self.policy is RestartPolicy.ON_FAILURE and code != 0
-        ):
+        if self.policy == "Always" or (self.policy == "OnFailure" and code != 0):
             # The pod restarts as a whole: stop the others, let systemd restart us.
             self.failed = True
-            self.begin_stop(f"app {app.name} exited {code}; restarting the pod")
+            self.begin_stop(f"app {app.name} exited {code}; the pod restarts")
 
     def begin_stop(self, why: str) -> None:
         if self.stopping_since is not None:
             return
         self.stopping_since = time.monotonic()
-        print(f"stopping pod {self.pod}: {why}", file=sys.stderr, flush=True)
+        log(f"stopping pod {self.pod}: {why}")
         for app in self.running():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(app.started.pid, app.started.launch.stop_signal)
+            _kill(app.pid, app.stop_signal)
         self.notifier.status(self.status_text())
 
     def _kill_remaining(self) -> None:
         self.killed = True
         for app in self.running():
-            print(
-                f"app {app.name} did not stop within {self.grace} s; killing it",
-                file=sys.stderr,
-                flush=True,
-            )
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(app.started.pid, signal.SIGKILL)
+            log(f"app {app.name} did not stop within {self.grace} s; killing it")
+            _kill(app.pid, signal.SIGKILL)
 
     def _on_signals(self) -> None:
         for sig in self.wakeup.pending():
             if sig in STOP_SIGNALS:
                 self.stop_requested = True
                 self.begin_stop("stop requested")
-        self._reap()
 
     def _relay(self, relay: LogRelay) -> None:
         try:
@@ -178,22 +214,92 @@ class Supervisor:
     def _open_pipes(self) -> int:
         return len(self.selector.get_map()) - 1
 
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        if self.stopping_since is not None:
+            if self.killed:
+                return 1.0
+            left = self.stopping_since + self.grace - now
+            if left <= 0 and self.running():
+                self._kill_remaining()
+                return 1.0
+            return max(left, 0.0)
+        if self.deadline is not None:
+            if now >= self.deadline:
+                self.deadline_exceeded = True
+                self.begin_stop("activeDeadlineSeconds exceeded")
+                return 0.0
+            return min(self.deadline - now, 60.0)
+        return 60.0
+
     def run(self) -> int:
         """Supervise until every app has exited and its output is relayed."""
-        self._reap()  # an app may have died before we started listening
+        self.reap()  # an app may have died before we started listening
         while self.running() or self._open_pipes():
-            timeout = 1.0
-            if self.stopping_since is not None and not self.killed:
-                timeout = max(0.0, self.stopping_since + self.grace - time.monotonic())
-                if timeout == 0.0 and self.running():
-                    self._kill_remaining()
-                    timeout = 1.0
-            for key, _ in self.selector.select(timeout):
+            for key, _ in self.selector.select(self._timeout()):
                 if key.data is None:
                     self._on_signals()
                 else:
                     self._relay(key.data)
-            self._reap()
+            self.reap()
+        if self.deadline_exceeded:
+            return EXIT_DEADLINE
         if self.stop_requested:
             return 0
         return 1 if self.failed else 0
+
+
+# -- the resident process after the hand-over --------------------------------
+
+
+def write_state(path: str, pod: str, apps: list[SupervisedApp]) -> None:
+    state = {
+        "pod": pod,
+        "launcher_pid": os.getpid(),
+        "apps": [{"name": a.name, "pid": a.pid, "exit_code": a.exit_code, **a.info} for a in apps],
+    }
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w") as out:
+            out.write(dumps(state))
+        os.rename(tmp, path)
+    except OSError:
+        pass  # status is informational; supervision goes on
+
+
+def supervise_plan(plan: dict[str, Any]) -> int:
+    """Run the supervision loop from the plan the launcher handed over."""
+    wakeup = SignalWakeup()
+    notifier = Notifier()
+    writer = JournalWriter()
+    deadline = plan.get("deadline_in")
+    state_path = plan["state_path"]
+    supervisor = Supervisor(
+        plan["pod"],
+        plan["policy"],
+        plan["grace"],
+        notifier,
+        wakeup,
+        on_change=lambda apps: write_state(state_path, plan["pod"], apps),
+        deadline=None if deadline is None else time.monotonic() + deadline,
+    )
+    for app in plan["apps"]:
+        supervisor.add(
+            SupervisedApp(
+                name=app["name"],
+                pid=app["pid"],
+                stop_signal=app["stop_signal"],
+                relays=[LogRelay(writer, fd, fields) for fd, fields in app["streams"]],
+                info=app["info"],
+            )
+        )
+    write_state(state_path, plan["pod"], list(supervisor.apps.values()))
+    # READY=1 was sent by the launcher before the hand-over.
+    notifier.status(supervisor.status_text())
+    return supervisor.run()
+
+
+def main(plan_fd: int) -> int:
+    with os.fdopen(plan_fd, "rb") as plan_file:
+        plan = marshal.load(plan_file)  # builtin, unlike json (which pulls in re)
+    return supervise_plan(plan)

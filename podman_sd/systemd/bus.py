@@ -88,6 +88,16 @@ class Systemd:
         except Exception as err:  # GLib.Error: pydbus raises it untyped
             raise SystemdError(f"cannot create scope {spec.name}: {_describe(err)}") from None
 
+    def set_unit_properties(self, name: str, properties: Sequence[tuple[str, str, Any]]) -> None:
+        """Set properties at runtime (they are gone after a reboot)."""
+        if not properties:
+            return
+        props = [(prop, self._variant(sig, value)) for prop, sig, value in properties]
+        try:
+            self._manager.SetUnitProperties(name, True, props)
+        except Exception as err:
+            raise SystemdError(f"cannot set properties of {name}: {_describe(err)}") from None
+
     def stop_unit(self, name: str) -> None:
         try:
             self._manager.StopUnit(name, "replace")

@@ -108,8 +108,14 @@ class TestHost:
                 pids = children.read_text().split()
             except FileNotFoundError:
                 pids = []
-            if pids and Path(f"/proc/{pids[0]}/exe").resolve().name == "systemd":
-                return int(pids[0])
+            if pids:
+                try:
+                    # Until PID 1 has exec'd, its exe is python's.
+                    if os.readlink(f"/proc/{pids[0]}/exe").endswith("/systemd"):
+                        return int(pids[0])
+                except OSError:
+                    pass  # in the middle of execve
+
             time.sleep(0.01)
         raise RuntimeError(f"test host {self.name}: systemd did not start")
 
@@ -160,7 +166,9 @@ class TestHost:
         command = [
             "nsenter", f"--target={self.pid1}",
             "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup",
-            "--root", "--wd=/",
+            # --wd alone takes PID 1's working directory, its "/"; --wd=/
+            # would be opened before entering, i.e. the real host's root.
+            "--root", "--wd",
             "--", *argv,
         ]  # fmt: skip
         result = subprocess.run(

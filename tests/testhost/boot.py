@@ -53,14 +53,12 @@ def _build_root(name: str) -> Path:
     state.mkdir(parents=True, exist_ok=True)
     sc.mount("podman-sd-state", state, "tmpfs", sc.MS_NOSUID, "mode=0755")
     (root / "etc/hostname").write_text(f"{name}\n")
-    old = root / "oldroot"
-    old.mkdir(exist_ok=True)
+    # pivot_root(".", ".") stacks the old root over the new one; detaching
+    # it leaves no path back to the real root and needs no directory.
     os.chdir(root)
-    sc.pivot_root(".", "oldroot")
-    os.chroot(".")
+    sc.pivot_root(".", ".")
+    sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
-    sc.umount2("/oldroot", sc.MNT_DETACH)
-    os.rmdir("/oldroot")
     return root
 
 

@@ -24,6 +24,9 @@ umoci repack --image "$layout:$tag" "$bundle"
 umoci config --image "$layout:$tag" --config.cmd "$cmd" --config.env PATH=/bin
 rm -rf "$bundle"
 umoci gc --layout "$layout"
+# umoci writes 0600 files; podman-sd-fetch reads layouts as its own
+# unprivileged user, like any other image source.
+chmod -R a+rX "$layout"
 """
 
 

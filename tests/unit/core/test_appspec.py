@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from podman_sd.errors import RuntimeSetupError
@@ -46,12 +45,12 @@ def test_image_entrypoint_and_cmd_when_manifest_is_silent() -> None:
 
 
 def test_command_replaces_entrypoint_and_drops_cmd() -> None:
-    pod, c = pod_with("    command: [/bin/sh]\n")
+    _pod, c = pod_with("    command: [/bin/sh]\n")
     assert appspec.app_argv(c, CONFIG, {}) == ("/bin/sh",)
 
 
 def test_args_replace_cmd_only() -> None:
-    pod, c = pod_with("    args: [x, y]\n")
+    _pod, c = pod_with("    args: [x, y]\n")
     assert appspec.app_argv(c, CONFIG, {}) == ("/entry", "x", "y")
 
 
@@ -87,9 +86,7 @@ def test_user_from_security_context_over_image() -> None:
 
 
 def test_nothing_to_run_is_a_clear_error() -> None:
-    pod, c = pod_with("")
+    _pod, c = pod_with("")
     empty = ImageConfig((), (), (), "", "", None, (), "linux", "amd64")
     with pytest.raises(RuntimeSetupError, match="nothing to run"):
         appspec.app_argv(c, empty, {})
-
-

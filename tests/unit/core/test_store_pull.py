@@ -74,7 +74,7 @@ def test_corrupt_layer_leaves_nothing_in_the_store(layout: Path, tmp_path: Path)
     layer.write_bytes(bytes(data))
     ref = parse_reference(f"oci:{copy}:v1")
     store = Store(tmp_path / "store")
-    with pytest.raises(ImageError, match="layer sha256:.*content has digest"):
+    with pytest.raises(ImageError, match=r"layer sha256:.*content has digest"):
         pull(OCILayoutSource(ref), store, str(ref))
     assert store.images() == {}
     assert list(store.blobs.iterdir()) == []
