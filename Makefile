@@ -10,9 +10,12 @@ DESTDIR ?=
 BINDIR = $(PREFIX)/bin
 LIBDIR = $(PREFIX)/lib/podman-sd
 UNITDIR = $(PREFIX)/lib/systemd/system
+SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
 GENERATORDIR = $(PREFIX)/lib/systemd/system-generators
 SYSCONFDIR ?= /etc
 PYTHON_SYSTEM = /usr/bin/python3
+# The system Python's package folders, as a Python list body for the entry points.
+SITEDIRS = $(shell $(PYTHON_SYSTEM) -c 'import site; print(", ".join(repr(p) for p in site.getsitepackages()))')
 VENV = .venv
 PY = $(VENV)/bin/python
 
@@ -21,7 +24,7 @@ PY = $(VENV)/bin/python
 APT_PACKAGES = python3 python3-venv python3-gi python3-pydbus python3-yaml \
 	python3-cryptography python3-requests python3-systemd python3-zstandard \
 	systemd dbus util-linux iproute2 make \
-	umoci skopeo busybox-static docker-registry podman crun gnupg zstd
+	umoci skopeo busybox-static docker-registry podman crun gnupg zstd python3-jwt
 
 .PHONY: deps venv lint test unit-test demo install uninstall clean
 
@@ -43,6 +46,7 @@ venv: deps $(VENV)/.stamp
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 # Every test: unit tests and the system tests that boot a real systemd.
@@ -66,19 +70,27 @@ install:
 	$(PYTHON_SYSTEM) -m compileall -q $(DESTDIR)$(LIBDIR)/podman_sd
 	for tool in podman-sd:podman_sd.cli podman-sd-fetch:podman_sd.fetch.main; do \
 		name=$${tool%%:*}; module=$${tool#*:}; \
-		sed -e 's|@LIBDIR@|$(LIBDIR)|' -e "s|@MODULE@|$$module|" packaging/entrypoint.in \
+		sed -e 's|@LIBDIR@|$(LIBDIR)|' -e "s|@MODULE@|$$module|" -e "s|@SITEDIRS@|$(SITEDIRS)|" packaging/entrypoint.in \
 			> $(DESTDIR)$(BINDIR)/$$name; \
 		chmod 0755 $(DESTDIR)$(BINDIR)/$$name; \
 	done
-	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@MODULE@|podman_sd.generator|' packaging/entrypoint.in \
+	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@MODULE@|podman_sd.generator|' -e "s|@SITEDIRS@|$(SITEDIRS)|" packaging/entrypoint.in \
 		> $(DESTDIR)$(GENERATORDIR)/podman-sd-generator
 	chmod 0755 $(DESTDIR)$(GENERATORDIR)/podman-sd-generator
 	sed -e 's|@BINDIR@|$(BINDIR)|g' units/pod@.service.in > $(DESTDIR)$(UNITDIR)/pod@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pod@.service
+	install -d $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 packaging/podman-sd.sysusers $(DESTDIR)$(SYSUSERSDIR)/podman-sd.conf
+	[ -n "$(DESTDIR)" ] || systemd-sysusers $(SYSUSERSDIR)/podman-sd.conf
+	# The shipped trust policy rejects every image not explicitly trusted;
+	# an administrator's policy is never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/podman-sd/policy.json ] || \
+		install -m 0644 packaging/policy.json $(DESTDIR)$(SYSCONFDIR)/podman-sd/policy.json
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/podman-sd $(DESTDIR)$(BINDIR)/podman-sd-fetch
 	rm -f $(DESTDIR)$(GENERATORDIR)/podman-sd-generator $(DESTDIR)$(UNITDIR)/pod@.service
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/podman-sd.conf
 	rm -rf $(DESTDIR)$(LIBDIR)
 
 clean:

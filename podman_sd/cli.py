@@ -3,7 +3,8 @@
     podman-sd validate FILE... [--json]
     podman-sd status NAME [--json]
     podman-sd list [--json]
-    podman-sd image pull|list|inspect|rm ...
+    podman-sd image pull|import|list|inspect|rm|render|mount|umount ...
+    podman-sd trust show|set ...
     podman-sd launch NAME       (the main process of pod@NAME.service)
     podman-sd cleanup NAME      (its ExecStopPost=)
 
@@ -51,9 +52,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_image_pull(args: argparse.Namespace) -> int:
     from podman_sd.image.ensure import pull_with_helper
-    from podman_sd.image.reference import parse_reference
 
-    record = pull_with_helper(str(parse_reference(args.reference)))
+    # As written: a short name is resolved by the helper through the
+    # unqualified-search registries of registries.conf.
+    record = pull_with_helper(args.reference)
     print(record.manifest_digest)
     return 0
 
@@ -92,6 +94,72 @@ def cmd_image_inspect(args: argparse.Namespace) -> int:
     json.dump(record.to_json(), sys.stdout, indent=1)
     print()
     return 0
+
+
+def _layer_dirs(reference: str) -> list[Path]:
+    from podman_sd.image.layers import ensure_unpacked
+
+    store, _, record = _find_image(reference)
+    return list(ensure_unpacked(store, record))
+
+
+def cmd_image_render(args: argparse.Namespace) -> int:
+    from podman_sd.unpack import render_layers
+
+    render_layers(_layer_dirs(args.reference), Path(args.directory))
+    return 0
+
+
+def _mount_point(reference: str) -> Path:
+    import hashlib
+
+    from podman_sd.image.reference import parse_reference
+
+    key = hashlib.sha256(str(parse_reference(reference)).encode()).hexdigest()[:16]
+    return paths.runtime_dir() / "mounts" / key
+
+
+def cmd_image_mount(args: argparse.Namespace) -> int:
+    from podman_sd import syscalls as sc
+
+    layers = _layer_dirs(args.reference)
+    target = _mount_point(args.reference)
+    target.mkdir(parents=True, exist_ok=True)
+    if target.is_mount():
+        print(target)
+        return 0
+    # Read-only: with no upper layer, overlayfs needs two lower layers.
+    lower = ":".join(str(d) for d in reversed(layers))
+    if len(layers) == 1:
+        sc.mount(layers[0], target, None, sc.MS_BIND)
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+    else:
+        sc.mount("overlay", target, "overlay", sc.MS_RDONLY, f"lowerdir={lower}")
+    print(target)
+    return 0
+
+
+def cmd_image_umount(args: argparse.Namespace) -> int:
+    from podman_sd import syscalls as sc
+
+    target = _mount_point(args.reference)
+    if target.is_mount():
+        sc.umount2(target)
+    if target.exists():
+        target.rmdir()
+    return 0
+
+
+def cmd_trust_show(args: argparse.Namespace) -> int:
+    from podman_sd.trust.cmd import run_trust_show
+
+    return run_trust_show(args.json, sys.stdout)
+
+
+def cmd_trust_set(args: argparse.Namespace) -> int:
+    from podman_sd.trust.cmd import run_trust_set
+
+    return run_trust_set(args.type, args.pubkeyfile, args.scope)
 
 
 def cmd_image_rm(args: argparse.Namespace) -> int:
@@ -171,9 +239,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     image = verbs.add_parser("image", help="manage images in the store")
     image_verbs = image.add_subparsers(dest="image_verb", required=True, metavar="VERB")
-    pull = image_verbs.add_parser("pull", help="fetch and verify an image")
+    pull = image_verbs.add_parser(
+        "pull", aliases=["import"], help="fetch and verify an image (also oci:, oci-archive:)"
+    )
     pull.add_argument("reference")
     pull.set_defaults(handler=cmd_image_pull)
+    render = image_verbs.add_parser("render", help="write an image's flattened rootfs into DIR")
+    render.add_argument("reference")
+    render.add_argument("directory", metavar="DIR")
+    render.set_defaults(handler=cmd_image_render)
+    mount = image_verbs.add_parser("mount", help="mount an image read-only; prints where")
+    mount.add_argument("reference")
+    mount.set_defaults(handler=cmd_image_mount)
+    umount = image_verbs.add_parser("umount", help="undo `image mount`")
+    umount.add_argument("reference")
+    umount.set_defaults(handler=cmd_image_umount)
     listing = image_verbs.add_parser("list", aliases=["ls"], help="list images")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_image_list)
@@ -183,6 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
     remove = image_verbs.add_parser("rm", help="remove an image's reference")
     remove.add_argument("reference")
     remove.set_defaults(handler=cmd_image_rm)
+    trust = verbs.add_parser("trust", help="show or change the image trust policy")
+    trust_verbs = trust.add_subparsers(dest="trust_verb", required=True, metavar="VERB")
+    show = trust_verbs.add_parser("show", help="show the policy")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_trust_show)
+    set_ = trust_verbs.add_parser("set", help="set the requirement for SCOPE")
+    set_.add_argument(
+        "--type", required=True, choices=["accept", "reject", "sigstoreSigned", "signedBy"]
+    )
+    set_.add_argument("--pubkeyfile", action="append", default=[], metavar="KEY")
+    set_.add_argument("scope", metavar="SCOPE", help="default, REGISTRY[/REPO[:TAG]], oci:/PATH")
+    set_.set_defaults(handler=cmd_trust_set)
     return parser
 
 

@@ -48,3 +48,11 @@ class LayerDigestError(UnpackError):
 
 class LayerLimitError(UnpackError):
     """A layer exceeds a bound on size, expansion ratio, entries or headers."""
+
+
+class TrustError(ImageError):
+    """The trust policy refuses an image, or cannot be read or applied."""
+
+
+class PolicyError(TrustError):
+    """A trust policy or signature-location configuration is malformed or unsupported."""

@@ -25,7 +25,7 @@ from podman_sd import syscalls as sc
 from podman_sd.errors import ManifestError, RuntimeSetupError
 from podman_sd.image.ensure import ensure_image
 from podman_sd.image.layers import ensure_unpacked
-from podman_sd.image.spec import ImageConfig, parse_config
+from podman_sd.image.spec import MAX_DOCUMENT_SIZE, ImageConfig, parse_config
 from podman_sd.image.store import ImageRecord, Store
 from podman_sd.manifest import Pod, load_pod
 from podman_sd.manifest.model import Container
@@ -74,7 +74,7 @@ def prepare_images(pod: Pod, store: Store, notifier: Notifier) -> dict[str, Prep
     for container in all_containers(pod):
         notifier.status(f"preparing image {container.image}")
         image = ensure_image(store, container.image, container.image_pull_policy)
-        raw = store.read_blob(image.config_digest)
+        raw = store.read_verified_blob(image.config_digest, MAX_DOCUMENT_SIZE)
         config = parse_config(raw, f"image {image.reference}: config")
         prepared[container.name] = PreparedImage(image, config, ensure_unpacked(store, image))
     return prepared
@@ -102,6 +102,7 @@ def build_launch(
     app_dir = pod_state_dir(pod.name) / "apps" / container.name
     mountpoint = paths.pod_runtime_dir(pod.name) / "apps" / container.name / "rootfs"
     mountpoint.mkdir(parents=True, exist_ok=True)
+    (mountpoint.parent / "scratch").mkdir(exist_ok=True)
     upper = work = None
     shutil.rmtree(app_dir, ignore_errors=True)  # the writable layer is ephemeral
     if not read_only:

@@ -16,12 +16,12 @@ def ensure_unpacked(store: Store, image: ImageRecord) -> tuple[Path, ...]:
     # Imported here: starting a pod whose layers are unpacked needs none of it.
     from podman_sd.unpack import unpack_layer
 
-    with store.locked():
+    with store.layers_locked():
         for layer, target in zip(image.layers, dirs, strict=True):
             if target.is_dir():
                 continue
             try:
-                with store.blob_path(layer.digest).open("rb") as blob:
+                with store.open_blob(layer.digest) as blob:
                     unpack_layer(
                         blob,
                         layer.media_type,
@@ -31,8 +31,4 @@ def ensure_unpacked(store: Store, image: ImageRecord) -> tuple[Path, ...]:
                     )
             except UnpackError as err:
                 raise UnpackError(f"image {image.reference}: {err}") from None
-            except FileNotFoundError:
-                raise UnpackError(
-                    f"image {image.reference}: layer blob {layer.digest} is missing from the store"
-                ) from None
     return dirs

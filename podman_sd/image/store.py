@@ -100,15 +100,25 @@ class Store:
         return self
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the store's writer lock (blocks while another writer holds it)."""
+    def _flock(self, path: Path) -> Iterator[None]:
         self.create()
-        fd = os.open(self.root / "store.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # O_NOFOLLOW: the unprivileged fetch helper can write in the state
+        # directory, so it could plant a symlink for root to follow.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the store's writer lock (blocks while another writer holds it)."""
+        return self._flock(self.root / "store.lock")
+
+    def layers_locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock on unpacking, in root's own layers/ directory: the
+        unprivileged helper can neither hold nor replace it."""
+        return self._flock(self.layers / ".lock")
 
     # -- blobs --------------------------------------------------------------
 
@@ -119,15 +129,30 @@ class Store:
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).is_file()
 
-    def read_blob(self, digest: str, limit: int | None = None) -> bytes:
+    def open_blob(self, digest: str) -> BinaryIO:
+        """A blob for streaming (the caller verifies while reading)."""
         path = self.blob_path(digest)
         try:
-            with path.open("rb") as blob:
-                data = blob.read() if limit is None else blob.read(limit + 1)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
             raise StoreError(f"blob {digest} is not in the store ({self.root})") from None
+        except OSError as err:
+            raise StoreError(f"blob {digest}: cannot open {path}: {err.strerror}") from None
+        return os.fdopen(fd, "rb")
+
+    def read_blob(self, digest: str, limit: int | None = None) -> bytes:
+        with self.open_blob(digest) as blob:
+            data = blob.read() if limit is None else blob.read(limit + 1)
         if limit is not None and len(data) > limit:
             raise StoreError(f"blob {digest} is larger than {limit} bytes")
+        return data
+
+    def read_verified_blob(self, digest: str, limit: int) -> bytes:
+        """A small blob, re-hashed: root must not trust what the helper's files hold."""
+        data = self.read_blob(digest, limit)
+        actual = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        if actual != digest:
+            raise StoreError(f"blob {digest} in {self.root} is corrupt (content has {actual})")
         return data
 
     def commit_blob(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> Path:

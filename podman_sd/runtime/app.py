@@ -49,7 +49,7 @@ class AppLaunch:
     layers: tuple[Path, ...]  # bottom first
     upper: Path | None  # None: read-only root file system
     work: Path | None
-    mountpoint: Path
+    mountpoint: Path  # where the root is built; its parent also holds "scratch"
     mounts: tuple[VolumeMount, ...] = ()  # volumes and the pod's /etc files
     run_as_non_root: bool = False
     namespace_fds: tuple[int, ...] = ()  # pod namespaces to join (setns)
@@ -88,13 +88,21 @@ def _become_app(launch: AppLaunch, status_w: int) -> None:
     """In the app process (PID 1 of its namespace): set up and exec."""
     root = launch.mountpoint
     rootfs.make_mounts_private()
-    rootfs.mount_image(launch.layers, launch.upper, launch.work, root)
+    upper, work = launch.upper, launch.work
+    if upper is None or work is None:
+        upper, work = rootfs.scratch_upper(root.parent / "scratch")
+    rootfs.mount_image(launch.layers, upper, work, root)
     rootfs.mount_proc(root)
     rootfs.mount_dev(root)
     rootfs.mount_sys(root)
     rootfs.protect_paths(root)
     for mount in launch.mounts:
         rootfs.bind_mount(mount.source, root, mount.target, mount.read_only)
+    # Like runc, create a missing working directory (before the root may
+    # become read-only).
+    rootfs.ensure_dir(rootfs.resolve_in_root(root, launch.working_dir or "/"))
+    if launch.upper is None:
+        rootfs.make_read_only(root)
     rootfs.enter_root(root)
     uid, gid, groups = resolve_user(launch.user, Path("/"))
     if launch.run_as_non_root and uid == 0:

@@ -48,19 +48,10 @@ def make_mounts_private() -> None:
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
 
 
-def mount_image(
-    layers: Sequence[Path],
-    upper: Path | None,
-    work: Path | None,
-    target: Path,
-) -> None:
-    """Stack LAYERS (bottom first) on TARGET; read-only when UPPER is None."""
+def mount_image(layers: Sequence[Path], upper: Path, work: Path, target: Path) -> None:
+    """Stack LAYERS (bottom first) under the writable UPPER on TARGET."""
     if not layers:
         raise OSError(0, "the image has no layers", str(target))
-    if upper is None and len(layers) == 1:
-        sc.mount(layers[0], target, None, sc.MS_BIND)
-        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
-        return
     # overlayfs wants the top layer first. Naming layers relative to their
     # common parent keeps the option string short enough for many layers
     # (mount(2) takes at most one page of options).
@@ -70,14 +61,30 @@ def mount_image(
         lower = ":".join(layer.name for layer in reversed(layers))
     else:
         lower = ":".join(str(layer) for layer in reversed(layers))
-    options = f"lowerdir={lower}"
-    if upper is not None and work is not None:
-        options += f",upperdir={upper},workdir={work}"
-    sc.mount("overlay", target, "overlay", 0, options)
+    sc.mount("overlay", target, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
     os.chdir("/")
 
 
-def _ensure_dir(path: Path) -> None:
+def scratch_upper(scratch: Path) -> tuple[Path, Path]:
+    """A small tmpfs upper layer for a root that will be made read-only.
+
+    The root still needs a writable layer while it is being set up: mount
+    points for /etc/hosts or a volume may be missing from the image. It is
+    made read-only (``make_read_only``) before the app starts."""
+    sc.mount("podman-sd-scratch", scratch, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0755,size=4m")
+    upper, work = scratch / "upper", scratch / "work"
+    upper.mkdir()
+    work.mkdir()
+    return upper, work
+
+
+def make_read_only(target: Path) -> None:
+    # A bind remount changes only this mount point's flag; the volumes and
+    # /proc, /dev mounted below it keep theirs.
+    sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+
+
+def ensure_dir(path: Path) -> None:
     with contextlib.suppress(FileExistsError):
         path.mkdir(parents=True)
 
@@ -104,13 +111,13 @@ def _read_only(root: Path, path: str) -> None:
 
 def mount_proc(root: Path) -> None:
     target = resolve_in_root(root, "proc")
-    _ensure_dir(target)
+    ensure_dir(target)
     sc.mount("proc", target, "proc", NOSUID_NODEV_NOEXEC)
 
 
 def mount_dev(root: Path) -> None:
     dev = resolve_in_root(root, "dev")
-    _ensure_dir(dev)
+    ensure_dir(dev)
     sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
     for name, major, minor in DEVICES:
         os.mknod(dev / name, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
@@ -129,7 +136,7 @@ def mount_dev(root: Path) -> None:
 
 def mount_sys(root: Path) -> None:
     sys_dir = resolve_in_root(root, "sys")
-    _ensure_dir(sys_dir)
+    ensure_dir(sys_dir)
     sc.mount("sysfs", sys_dir, "sysfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
     # After unsharing the cgroup namespace inside the app's scope, a cgroup2
     # mount shows that scope as its root and nothing of the host above it.
@@ -177,9 +184,9 @@ def bind_mount(source: Path, root: Path, path: str, read_only: bool) -> None:
     target = resolve_in_root(root, path)
     if not target.exists():
         if source.is_dir():
-            _ensure_dir(target)
+            ensure_dir(target)
         else:
-            _ensure_dir(target.parent)
+            ensure_dir(target.parent)
             target.touch()
     sc.mount(source, target, None, sc.MS_BIND | sc.MS_REC)
     if read_only:

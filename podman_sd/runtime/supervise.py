@@ -22,6 +22,7 @@ import socket
 import sys
 import time
 
+from podman_sd.exitcodes import EXIT_DEADLINE
 from podman_sd.runtime.logs import LogRelay
 from podman_sd.systemd.journal import JournalWriter
 from podman_sd.systemd.notify import Notifier
@@ -36,11 +37,6 @@ if TYPE_CHECKING:
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
-
-# Exit status when activeDeadlineSeconds ran out; the generator lists it in
-# RestartPreventExitStatus= so the pod ends failed instead of restarting,
-# as a Kubernetes pod does (reason DeadlineExceeded).
-EXIT_DEADLINE = 124
 
 
 class SupervisedApp:
@@ -92,7 +88,8 @@ class SignalWakeup:
 
 
 def _kill(pid: int, sig: int) -> None:
-    try:
+    # Not contextlib.suppress: contextlib is one more import in the resident process.
+    try:  # noqa: SIM105
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
@@ -206,6 +203,7 @@ class Supervisor:
         except OSError as err:
             if err.errno in (errno.EAGAIN, errno.EINTR):
                 return
+            log(f"log relay of fd {relay.fd} failed: {err}")
             more = False
         if not more:
             self.selector.unregister(relay.fd)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.testhost import TestHost
-from tests.testhost.images import build_busybox_layout
+from tests.testhost.images import accept_unsigned, build_busybox_layout
 
 pytestmark = pytest.mark.system
 
@@ -37,6 +37,7 @@ spec:
 @pytest.fixture(scope="module")
 def host(installed_host: TestHost) -> Iterator[TestHost]:
     image = build_busybox_layout(installed_host)
+    accept_unsigned(installed_host, "oci:/srv/images")
     installed_host.write_file("/etc/podman-sd/pods/hello.yaml", HELLO.format(image=image))
     installed_host.run("systemctl", "daemon-reload")
     yield installed_host

@@ -90,7 +90,7 @@ def main() -> None:
     }
     os.execve(
         "/lib/systemd/systemd",
-        ["/lib/systemd/systemd", "--unit=basic.target", "--log-target=console", "--show-status=no"],
+        ["/lib/systemd/systemd", "--unit=basic.target", "--show-status=no"],
         env,
     )
 

@@ -36,3 +36,13 @@ def build_busybox_layout(
     """Build a one-layer busybox image in an OCI layout inside HOST; returns its reference."""
     host.run("/bin/sh", "-ec", BUILD_BUSYBOX, "build", layout, tag, cmd)
     return f"oci:{layout}:{tag}"
+
+
+def accept_unsigned(host: TestHost, *scopes: str) -> None:
+    """Trust SCOPES without signatures in HOST's policy.
+
+    `make install` ships a policy that rejects every image not explicitly
+    trusted; tests that are not about trust say which test images they
+    accept, and nothing more."""
+    for scope in scopes:
+        host.run("podman-sd", "trust", "set", "--type", "accept", scope)

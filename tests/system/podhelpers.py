@@ -1,0 +1,62 @@
+"""Helpers shared by the system tests that run pods in a test host."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from tests.testhost import TestHost
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.1) -> T:
+    """Poll PREDICATE until it returns something true; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def journal(host: TestHost, unit: str, *matches: str) -> list[dict[str, Any]]:
+    out = host.run("journalctl", "-u", unit, "-o", "json", "--no-pager", *matches).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def messages(host: TestHost, unit: str, *matches: str) -> list[str]:
+    return [str(e.get("MESSAGE")) for e in journal(host, unit, *matches)]
+
+
+def status(host: TestHost, pod: str) -> dict[str, Any]:
+    result = host.run("podman-sd", "status", "--json", pod, check=False)
+    return dict(json.loads(result.stdout)) if result.stdout.strip() else {}
+
+
+def app_pid(host: TestHost, pod: str, app: str) -> int:
+    apps = {a["name"]: a for a in status(host, pod).get("apps", [])}
+    return int(apps[app]["pid"])
+
+
+def unit_property(host: TestHost, unit: str, prop: str) -> str:
+    return host.run("systemctl", "show", "-P", prop, unit).stdout.strip()
+
+
+def write_pod(host: TestHost, name: str, manifest: str) -> None:
+    host.write_file(f"/etc/podman-sd/pods/{name}.yaml", manifest)
+    host.run("systemctl", "daemon-reload")
+
+
+def overlay_mounts(host: TestHost) -> list[str]:
+    """Overlay mounts in the test host other than its own root."""
+    lines = host.run("cat", "/proc/1/mountinfo").stdout.splitlines()
+    return [line for line in lines if " - overlay " in line and line.split()[4] != "/"]
+
+
+def pod_cgroups(host: TestHost) -> list[str]:
+    out = host.run("find", "/sys/fs/cgroup/pod.slice", "-mindepth", "1", "-type", "d", check=False)
+    return sorted(out.stdout.split())

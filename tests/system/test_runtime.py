@@ -1,0 +1,230 @@
+"""The pod runtime in a booted systemd: namespaces, environment, users and
+capabilities, volumes and their lifetimes, scope limits, init containers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.system.podhelpers import (
+    app_pid,
+    messages,
+    overlay_mounts,
+    status,
+    unit_property,
+    wait_for,
+    write_pod,
+)
+from tests.testhost import TestHost
+from tests.testhost.images import accept_unsigned, build_busybox_layout
+
+pytestmark = pytest.mark.system
+
+IMAGE = "oci:/srv/images/busybox:latest"
+
+MULTI = f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: multi
+  labels: {{tier: backend}}
+spec:
+  hostname: multihost
+  terminationGracePeriodSeconds: 2
+  hostAliases:
+  - ip: 10.9.8.7
+    hostnames: [db.internal]
+  securityContext:
+    fsGroup: 3000
+    supplementalGroups: [4000]
+    sysctls:
+    - {{name: net.ipv4.ip_unprivileged_port_start, value: "100"}}
+  initContainers:
+  - name: first
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, 'echo first > /shared/order']
+    volumeMounts: [{{name: scratch, mountPath: /shared}}]
+  - name: second
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, 'echo second >> /shared/order']
+    volumeMounts: [{{name: scratch, mountPath: /shared}}]
+  containers:
+  - name: web
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    workingDir: /srv/www
+    env:
+    - {{name: GREETING, value: hello}}
+    - {{name: MESSAGE, value: "$(GREETING) world"}}
+    - name: TIER
+      valueFrom: {{fieldRef: {{fieldPath: "metadata.labels['tier']"}}}}
+    command: [sh, -c]
+    args: ['echo "msg=$(MESSAGE) tier=$TIER cwd=$(pwd)"; echo web-data > /shared/from-web; exec sleep 1000']
+    securityContext:
+      runAsUser: 1000
+      runAsGroup: 1000
+      readOnlyRootFilesystem: true
+    resources:
+      limits: {{memory: 64Mi, cpu: 250m}}
+      requests: {{memory: 32Mi, cpu: 100m}}
+    volumeMounts:
+    - {{name: scratch, mountPath: /shared}}
+    - {{name: mem, mountPath: /cache}}
+    - {{name: host, mountPath: /host, readOnly: true}}
+    - {{name: host, mountPath: /sub, subPath: nested}}
+  - name: sidecar
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, 'touch /written-by-sidecar; exec sleep 1000']
+    securityContext:
+      capabilities: {{add: [NET_ADMIN], drop: [CHOWN]}}
+    volumeMounts:
+    - {{name: scratch, mountPath: /shared}}
+    - {{name: mem, mountPath: /cache}}
+  volumes:
+  - name: scratch
+    emptyDir: {{}}
+  - name: mem
+    emptyDir: {{medium: Memory, sizeLimit: 16Mi}}
+  - name: host
+    hostPath: {{path: /srv/hostdata, type: DirectoryOrCreate}}
+"""
+
+
+@pytest.fixture(scope="module")
+def host(installed_host: TestHost) -> Iterator[TestHost]:
+    build_busybox_layout(installed_host)
+    accept_unsigned(installed_host, "oci:/srv/images")
+    installed_host.sh("mkdir -p /srv/hostdata && echo precious > /srv/hostdata/keep")
+    write_pod(installed_host, "multi", MULTI)
+    installed_host.run("systemctl", "start", "pod@multi")
+    yield installed_host
+    installed_host.run("systemctl", "stop", "pod@multi", check=False)
+
+
+def proc(host: TestHost, pid: int, what: str) -> str:
+    return host.run("cat", f"/proc/{pid}/{what}").stdout
+
+
+def ns(host: TestHost, pid: int, kind: str) -> str:
+    return host.run("readlink", f"/proc/{pid}/ns/{kind}").stdout.strip()
+
+
+def status_field(host: TestHost, pid: int, field: str) -> str:
+    for line in proc(host, pid, "status").splitlines():
+        if line.startswith(f"{field}:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def in_app(host: TestHost, pid: int, *argv: str) -> str:
+    """Run ARGV inside the app's namespaces and root (as root, for inspection)."""
+    return host.run("nsenter", f"--target={pid}", "--all", "--", *argv).stdout
+
+
+def test_namespaces_are_shared_and_private_as_specified(host: TestHost) -> None:
+    web, sidecar = app_pid(host, "multi", "web"), app_pid(host, "multi", "sidecar")
+    for kind in ("net", "ipc", "uts"):
+        assert ns(host, web, kind) == ns(host, sidecar, kind), kind
+        assert ns(host, web, kind) != ns(host, 1, kind), kind
+    for kind in ("mnt", "pid"):
+        assert ns(host, web, kind) != ns(host, sidecar, kind), kind
+        assert ns(host, web, kind) != ns(host, 1, kind), kind
+    assert in_app(host, web, "hostname").strip() == "multihost"
+    assert "10.9.8.7\tdb.internal" in in_app(host, web, "cat", "/etc/hosts")
+    assert (
+        in_app(host, web, "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start").strip() == "100"
+    )
+    # The app is PID 1 of its own pid namespace.
+    assert status_field(host, web, "NSpid").split()[-1] == "1"
+
+
+def test_env_args_working_dir_and_expansion(host: TestHost) -> None:
+    lines = wait_for(
+        lambda: [
+            m for m in messages(host, "pod@multi", "CONTAINER_NAME=web") if m.startswith("msg=")
+        ]
+    )
+    assert lines == ["msg=hello world tier=backend cwd=/srv/www"]
+
+
+def test_user_groups_and_capabilities(host: TestHost) -> None:
+    web, sidecar = app_pid(host, "multi", "web"), app_pid(host, "multi", "sidecar")
+    assert status_field(host, web, "Uid").split() == ["1000"] * 4
+    assert status_field(host, web, "Gid").split() == ["1000"] * 4
+    assert set(status_field(host, web, "Groups").split()) >= {"3000", "4000"}
+    assert int(status_field(host, web, "CapEff"), 16) == 0
+    assert status_field(host, web, "NoNewPrivs") == "1"
+    caps = int(status_field(host, sidecar, "CapEff"), 16)
+    assert caps & (1 << 12), "NET_ADMIN was added"
+    assert not caps & (1 << 0), "CHOWN was dropped"
+    assert not caps & (1 << 21), "SYS_ADMIN is never in the default set"
+    assert int(status_field(host, sidecar, "CapBnd"), 16) == caps
+
+
+def test_root_filesystems_private_writable_and_read_only(host: TestHost) -> None:
+    web, sidecar = app_pid(host, "multi", "web"), app_pid(host, "multi", "sidecar")
+    # The sidecar's write is in its own upper layer, invisible to web.
+    assert in_app(host, sidecar, "ls", "/written-by-sidecar").strip() == "/written-by-sidecar"
+    assert (
+        host.run(
+            "nsenter", f"--target={web}", "--all", "--", "ls", "/written-by-sidecar", check=False
+        ).returncode
+        != 0
+    )
+    result = host.run("nsenter", f"--target={web}", "--all", "--", "touch", "/x", check=False)
+    assert "Read-only file system" in result.stderr
+    assert "ro," in in_app(host, web, "grep", " /sys ", "/proc/self/mountinfo")
+
+
+def test_volumes(host: TestHost) -> None:
+    web, sidecar = app_pid(host, "multi", "web"), app_pid(host, "multi", "sidecar")
+    assert in_app(host, sidecar, "cat", "/shared/order") == "first\nsecond\n"
+    assert wait_for(lambda: in_app(host, sidecar, "cat", "/shared/from-web")) == "web-data\n"
+    in_app(host, sidecar, "sh", "-c", "echo mem > /cache/m")
+    assert in_app(host, web, "cat", "/cache/m") == "mem\n"
+    assert "tmpfs" in in_app(host, web, "stat", "-f", "-c", "%T", "/cache")
+    assert in_app(host, web, "cat", "/host/keep") == "precious\n"
+    denied = host.run(
+        "nsenter", f"--target={web}", "--all", "--", "sh", "-c", "echo x > /host/new", check=False
+    )
+    assert denied.returncode != 0
+    assert host.run("test", "-d", "/srv/hostdata/nested").returncode == 0
+    # fsGroup: the emptyDir belongs to group 3000 and is setgid.
+    mode = in_app(host, web, "stat", "-c", "%g %A", "/shared").split()
+    assert mode[0] == "3000" and mode[1][6] == "s"
+
+
+def test_scope_properties_show_the_limits(host: TestHost) -> None:
+    scope = "pod-multi-web.scope"
+    assert unit_property(host, scope, "MemoryMax") == str(64 * 1024 * 1024)
+    assert unit_property(host, scope, "MemoryLow") == str(32 * 1024 * 1024)
+    assert unit_property(host, scope, "CPUQuotaPerSecUSec") == "250ms"
+    assert unit_property(host, scope, "CPUWeight") == "4"
+    assert unit_property(host, scope, "Slice") == "pod-multi.slice"
+    assert unit_property(host, scope, "BindsTo") == "pod@multi.service"
+
+
+def test_status_reports_apps_and_images(host: TestHost) -> None:
+    data = status(host, "multi")
+    assert data["state"] == "active"
+    assert {a["name"] for a in data["apps"]} == {"web", "sidecar"}
+    for app in data["apps"]:
+        assert app["scope"] == f"pod-multi-{app['name']}.scope"
+        assert app["image_digest"].startswith("sha256:")
+    listing = host.run("podman-sd", "list").stdout
+    assert "multi" in listing and "active" in listing
+
+
+def test_stop_removes_empty_dirs_and_keeps_host_paths(host: TestHost) -> None:
+    host.run("systemctl", "stop", "pod@multi")
+    assert host.run("test", "-e", "/var/lib/podman-sd/pods/multi", check=False).returncode != 0
+    assert host.run("cat", "/srv/hostdata/keep").stdout == "precious\n"
+    assert overlay_mounts(host) == []
+    assert (
+        host.run("grep", "-c", "podman-sd/pods", "/proc/1/mountinfo", check=False).stdout.strip()
+        == "0"
+    )

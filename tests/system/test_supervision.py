@@ -1,0 +1,225 @@
+"""Supervision by systemd: restart policies, crash loops, graceful stop,
+kill -9 of the launcher, repeated start/stop without leaks, and logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.system.podhelpers import (
+    app_pid,
+    journal,
+    messages,
+    overlay_mounts,
+    unit_property,
+    wait_for,
+    write_pod,
+)
+from tests.testhost import TestHost
+from tests.testhost.images import accept_unsigned, build_busybox_layout
+
+pytestmark = pytest.mark.system
+
+IMAGE = "oci:/srv/images/busybox:latest"
+
+
+def one_app_pod(
+    name: str, script: str, policy: str = "Always", grace: int = 2, extra: str = ""
+) -> str:
+    return f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  annotations: {{podman-sd.io/restart-sec: "0"}}
+spec:
+  restartPolicy: {policy}
+  terminationGracePeriodSeconds: {grace}
+{extra}  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, {script!r}]
+"""
+
+
+@pytest.fixture(scope="module")
+def host(installed_host: TestHost) -> Iterator[TestHost]:
+    build_busybox_layout(installed_host)
+    accept_unsigned(installed_host, "oci:/srv/images")
+    yield installed_host
+
+
+def state(host: TestHost, pod: str) -> str:
+    return unit_property(host, f"pod@{pod}.service", "ActiveState")
+
+
+def test_always_restarts_the_pod_and_a_crash_loop_ends_failed(host: TestHost) -> None:
+    write_pod(host, "crashy", one_app_pod("crashy", "echo starting; sleep 0.2; exit 3"))
+    host.run("systemctl", "start", "pod@crashy")
+    assert wait_for(lambda: state(host, "crashy") == "failed", timeout=30)
+    # systemd 252 keeps Result=exit-code and says why in the unit's journal.
+    assert any("Start request repeated too quickly" in m for m in messages(host, "pod@crashy"))
+    assert int(unit_property(host, "pod@crashy.service", "NRestarts")) == 5
+    assert messages(host, "pod@crashy", "CONTAINER_NAME=app").count("starting") >= 5
+    assert any("app app exited with status 3" in m for m in messages(host, "pod@crashy"))
+
+
+def test_on_failure_restarts_only_failures(host: TestHost) -> None:
+    write_pod(host, "okonce", one_app_pod("okonce", "echo done; exit 0", policy="OnFailure"))
+    host.run("systemctl", "start", "pod@okonce")
+    assert wait_for(lambda: state(host, "okonce") == "inactive")
+    assert unit_property(host, "pod@okonce.service", "NRestarts") == "0"
+    flag = "/var/lib/podman-sd-test-flag"
+    script = f"if [ -e {flag} ]; then echo second; exec sleep 1000; fi; touch {flag}; exit 1"
+    host.write_file("/etc/podman-sd/pods/failonce.yaml", "")
+    write_pod(
+        host,
+        "failonce",
+        one_app_pod("failonce", script, policy="OnFailure")
+        .replace(
+            "    command:", "    volumeMounts: [{name: flag, mountPath: /var/lib}]\n    command:"
+        )
+        .replace(
+            "  containers:",
+            "  volumes:\n  - name: flag\n    hostPath: {path: /srv/flag, type: DirectoryOrCreate}\n  containers:",
+        ),
+    )
+    host.run("systemctl", "start", "pod@failonce", check=False)
+    assert wait_for(lambda: "second" in messages(host, "pod@failonce", "CONTAINER_NAME=app"))
+    assert state(host, "failonce") == "active"
+    assert unit_property(host, "pod@failonce.service", "NRestarts") == "1"
+    host.run("systemctl", "stop", "pod@failonce")
+
+
+def test_never_does_not_restart(host: TestHost) -> None:
+    write_pod(host, "once", one_app_pod("once", "exit 7", policy="Never"))
+    host.run("systemctl", "start", "pod@once", check=False)
+    assert wait_for(lambda: state(host, "once") == "failed")
+    assert unit_property(host, "pod@once.service", "NRestarts") == "0"
+    assert unit_property(host, "pod@once.service", "StatusText").endswith("last exit: app exited 7")
+
+
+def test_graceful_stop_gives_the_grace_period_to_an_app_that_traps_sigterm(host: TestHost) -> None:
+    script = "trap 'echo got TERM; sleep 1; echo bye; exit 0' TERM; echo ready; while :; do sleep 0.1; done"
+    write_pod(host, "polite", one_app_pod("polite", script, grace=10))
+    host.run("systemctl", "start", "pod@polite")
+    assert wait_for(lambda: "ready" in messages(host, "pod@polite", "CONTAINER_NAME=app"))
+    started = time.monotonic()
+    host.run("systemctl", "stop", "pod@polite")
+    took = time.monotonic() - started
+    assert 0.9 < took < 8, took
+    app_lines = messages(host, "pod@polite", "CONTAINER_NAME=app")
+    assert app_lines[-2:] == ["got TERM", "bye"]
+    assert any("app app exited with status 0" in m for m in messages(host, "pod@polite"))
+
+
+def test_an_app_that_ignores_sigterm_is_killed_after_the_grace_period(host: TestHost) -> None:
+    write_pod(
+        host, "stubborn", one_app_pod("stubborn", "trap '' TERM; echo ready; sleep 1000", grace=3)
+    )
+    host.run("systemctl", "start", "pod@stubborn")
+    pid = app_pid(host, "stubborn", "app")
+    started = time.monotonic()
+    host.run("systemctl", "stop", "pod@stubborn")
+    took = time.monotonic() - started
+    assert 2.8 < took < 10, took
+    assert host.run("test", "-e", f"/proc/{pid}", check=False).returncode != 0
+    assert any("did not stop within 3 s; killing it" in m for m in messages(host, "pod@stubborn"))
+
+
+def test_kill_9_of_the_launcher_leaves_no_app_running(host: TestHost) -> None:
+    write_pod(
+        host, "victim", one_app_pod("victim", "echo up; exec sleep 1000", policy="Never", grace=1)
+    )
+    host.run("systemctl", "start", "pod@victim")
+    pid = app_pid(host, "victim", "app")
+    launcher = unit_property(host, "pod@victim.service", "MainPID")
+    host.run("kill", "-9", launcher)
+    assert wait_for(lambda: host.run("test", "-e", f"/proc/{pid}", check=False).returncode != 0)
+    assert wait_for(lambda: unit_property(host, "pod-victim-app.scope", "ActiveState") != "active")
+    # The next start cleans up what the killed launcher left, and works.
+    host.run("systemctl", "reset-failed", "pod@victim")
+    host.run("systemctl", "start", "pod@victim")
+    new_pid = app_pid(host, "victim", "app")
+    assert new_pid != pid
+    host.run("systemctl", "stop", "pod@victim")
+    assert overlay_mounts(host) == []
+
+
+def test_fifty_start_stop_cycles_leak_nothing(host: TestHost) -> None:
+    write_pod(host, "cycle", one_app_pod("cycle", "exec sleep 1000", grace=0))
+    before_ns = host.run(
+        "sh", "-c", "ls -d /proc/[0-9]*/ns/net | xargs -n1 readlink | sort -u | wc -l"
+    ).stdout
+    for _ in range(50):
+        host.run("systemctl", "start", "pod@cycle")
+        host.run("systemctl", "stop", "pod@cycle")
+    assert overlay_mounts(host) == []
+    assert (
+        host.run("grep", "-c", "podman-sd/pods", "/proc/1/mountinfo", check=False).stdout.strip()
+        == "0"
+    )
+    scopes = host.run("find", "/sys/fs/cgroup", "-name", "pod-cycle*.scope").stdout.split()
+    assert scopes == []
+    assert host.run("ls", "/run/podman-sd/pods").stdout.strip() == ""
+    after_ns = host.run(
+        "sh", "-c", "ls -d /proc/[0-9]*/ns/net | xargs -n1 readlink | sort -u | wc -l"
+    ).stdout
+    assert after_ns == before_ns
+
+
+def test_active_deadline_stops_the_pod_and_it_stays_failed(host: TestHost) -> None:
+    write_pod(
+        host,
+        "deadline",
+        one_app_pod("deadline", "exec sleep 1000", grace=0, extra="  activeDeadlineSeconds: 2\n"),
+    )
+    started = time.monotonic()
+    host.run("systemctl", "start", "pod@deadline")
+    assert wait_for(lambda: state(host, "deadline") == "failed", timeout=15)
+    assert 1.5 < time.monotonic() - started < 10
+    time.sleep(1)
+    assert unit_property(host, "pod@deadline.service", "NRestarts") == "0"
+    assert any("activeDeadlineSeconds exceeded" in m for m in messages(host, "pod@deadline"))
+
+
+def test_a_hundred_thousand_log_lines_all_reach_the_journal(host: TestHost) -> None:
+    write_pod(
+        host,
+        "chatty",
+        one_app_pod("chatty", "seq 1 100000; echo done >&2; exec sleep 1000", grace=0),
+    )
+    host.run("systemctl", "start", "pod@chatty")
+    last = [
+        "journalctl",
+        "-u",
+        "pod@chatty",
+        "CONTAINER_NAME=app",
+        "PRIORITY=6",
+        "-n",
+        "1",
+        "-o",
+        "cat",
+    ]
+    assert wait_for(lambda: host.run(*last).stdout.strip() == "100000", timeout=120, interval=0.5)
+    out = host.run(
+        "journalctl",
+        "-u",
+        "pod@chatty",
+        "CONTAINER_NAME=app",
+        "PRIORITY=6",
+        "-o",
+        "cat",
+        "--no-pager",
+    ).stdout.split("\n")[:-1]
+    assert out == [str(i) for i in range(1, 100001)]
+    sample = journal(host, "pod@chatty", "CONTAINER_NAME=app", "-n", "3", "PRIORITY=6")
+    for entry in sample:
+        assert entry["SYSLOG_IDENTIFIER"] == "app"
+        assert entry["PODMAN_SD_POD"] == "chatty"
+        assert len(entry["CONTAINER_ID_FULL"]) == 64
+        assert entry["IMAGE_NAME"] == IMAGE
+    host.run("systemctl", "stop", "pod@chatty")
