@@ -116,8 +116,8 @@ def pull_reference(
             with source_for(ref, conf, auth) as source:
                 # Registry sources also carry cosign attachments; every
                 # source gets the lookaside stores for GPG signatures.
-                sigstore = source if hasattr(source, "sigstore_signatures") else None
-                verify = policy_verifier(default_signature_source(sigstore))  # type: ignore[arg-type]
+                sigstore = source if isinstance(source, RegistrySource) else None
+                verify = policy_verifier(default_signature_source(sigstore))
                 return pull(source, store, str(ref), verify, progress=progress)
         except ImageError as err:
             if len(refs) == 1:

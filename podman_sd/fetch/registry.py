@@ -16,6 +16,8 @@ unverified bytes; ``pull`` and the store check every digest.
   connection errors, 429 and 5xx; a blob download that breaks off resumes
   with ``Range`` (a registry that ignores it is read from the start again,
   skipping what was already passed on).
+- Signatures: the cosign attachments of a manifest (``sha256-HEX.sig``), as
+  untrusted bytes for the trust policy to judge.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import urllib3.exceptions
 from podman_sd.errors import ImageError
 from podman_sd.fetch.auth import AuthFile, Credentials
 from podman_sd.fetch.registries import Endpoint, RegistriesConf, TLSFiles, tls_files
-from podman_sd.image.reference import ImageRef
+from podman_sd.image.reference import ImageRef, validate_digest
 from podman_sd.image.spec import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -53,6 +55,13 @@ from podman_sd.image.spec import (
     document_media_type,
 )
 from podman_sd.image.store import CHUNK
+from podman_sd.trust.source import (
+    COSIGN_PAYLOAD_TYPE,
+    COSIGN_SIGNATURE_ANNOTATION,
+    MAX_SIGSTORE_PAYLOAD_SIZE,
+    MAX_SIGSTORE_SIGNATURES,
+    SigstoreSignature,
+)
 
 MANIFEST_ACCEPT = ", ".join(
     (MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST)
@@ -67,6 +76,10 @@ class Settings:
     read_timeout: float = 60.0
     retries: int = 4  # attempts after the first
     backoff: float = 0.5  # seconds before the first retry; doubles each time
+
+
+class NotFound(ImageError):
+    """The registry answered 404: no such repository, manifest or blob."""
 
 
 class _Retry(Exception):
@@ -274,7 +287,7 @@ class RegistryClient:
                 f"that the user in {self.auth_source} may pull it"
             )
         if status == 404:
-            raise ImageError(
+            raise NotFound(
                 f"{self._what()}: {what} not found (HTTP 404){suffix}; check the repository "
                 "name and the tag or digest"
             )
@@ -521,3 +534,86 @@ class RegistrySource:
 
     def registry_host(self) -> str:
         return self._client.host
+
+    def sigstore_signatures(self, manifest_digest: str) -> list[SigstoreSignature]:
+        """The cosign signatures attached to MANIFEST_DIGEST; [] if there are none.
+
+        cosign stores them as an image manifest at the tag ``sha256-HEX.sig``
+        in the image's repository, one layer per signature: the blob is the
+        signed payload, the annotation the base64 signature. Asked of the
+        endpoint the image came from, as containers/image does. Nothing here
+        is trusted: blobs are only size-capped and digest-checked so that a
+        broken registry is an error rather than a confusing verdict.
+        """
+        what = f"image {self.ref}: sigstore signatures of {manifest_digest}"
+        algorithm, _, hex_digest = validate_digest(manifest_digest, what).partition(":")
+        try:
+            raw, _, _ = self._client.get_manifest(f"{algorithm}-{hex_digest}.sig")
+        except NotFound:
+            return []
+        signatures: list[SigstoreSignature] = []
+        for layer in _attachment_layers(raw, f"{what}: attachment manifest"):
+            if layer.media_type != COSIGN_PAYLOAD_TYPE:
+                continue  # other attachments (attestations, SBOMs): not signatures
+            if len(signatures) == MAX_SIGSTORE_SIGNATURES:
+                raise ImageError(f"{what}: more than {MAX_SIGSTORE_SIGNATURES} signatures")
+            payload = self._payload(layer, what)
+            signature = layer.annotation(COSIGN_SIGNATURE_ANNOTATION) or ""
+            signatures.append(SigstoreSignature(payload, signature, layer.media_type))
+        return signatures
+
+    def _payload(self, layer: Descriptor, what: str) -> bytes:
+        if layer.size > MAX_SIGSTORE_PAYLOAD_SIZE:
+            raise ImageError(
+                f"{what}: payload {layer.digest} is {layer.size} bytes, larger than the limit "
+                f"of {MAX_SIGSTORE_PAYLOAD_SIZE}"
+            )
+        data = bytearray()
+        for chunk in self._client.blob_chunks(layer):
+            data += chunk
+            if len(data) > layer.size:
+                raise ImageError(
+                    f"{what}: payload {layer.digest} is larger than its {layer.size} bytes"
+                )
+        actual = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        if actual != layer.digest:
+            raise ImageError(f"{what}: payload {layer.digest}: content has digest {actual}")
+        return bytes(data)
+
+
+def _attachment_layers(raw: bytes, what: str) -> list[Descriptor]:
+    """The layers of a cosign attachment manifest (OCI or Docker schema 2).
+
+    ``parse_manifest`` would refuse them: their media types are not layers
+    one can unpack.
+    """
+    if document_media_type(raw, what) not in MANIFEST_TYPES:
+        raise ImageError(f"{what}: not an image manifest")
+    doc = json.loads(raw)
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        raise ImageError(f"{what}: layers must be a list")
+    found = []
+    for index, entry in enumerate(layers):
+        where = f"{what}: layers[{index}]"
+        if not isinstance(entry, dict):
+            raise ImageError(f"{where}: expected a descriptor object")
+        media_type, digest, size = entry.get("mediaType"), entry.get("digest"), entry.get("size")
+        annotations = entry.get("annotations") or {}
+        if not isinstance(media_type, str) or not isinstance(digest, str):
+            raise ImageError(f"{where}: a descriptor needs mediaType and digest")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ImageError(f"{where}: size must be a non-negative integer")
+        if not isinstance(annotations, dict) or not all(
+            isinstance(v, str) for v in annotations.values()
+        ):
+            raise ImageError(f"{where}: annotations must map names to strings")
+        found.append(
+            Descriptor(
+                media_type=media_type,
+                digest=validate_digest(digest, where),
+                size=size,
+                annotations=tuple(sorted((str(k), v) for k, v in annotations.items())),
+            )
+        )
+    return found

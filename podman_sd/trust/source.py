@@ -15,6 +15,11 @@ from podman_sd.image.reference import ImageRef
 
 COSIGN_PAYLOAD_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+# Bounds on what a registry may make the fetch helper read for one image: a
+# payload is a few hundred bytes of JSON, and real images carry a handful of
+# signatures.
+MAX_SIGSTORE_PAYLOAD_SIZE = 4 * 1024 * 1024
+MAX_SIGSTORE_SIGNATURES = 128
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,30 @@ def accept_unsigned(host: TestHost, *scopes: str) -> None:
     accept, and nothing more."""
     for scope in scopes:
         host.run("podman-sd", "trust", "set", "--type", "accept", scope)
+
+
+DERIVE = r"""
+layout=$1 base=$2 tag=$3; shift 3
+bundle=$(mktemp -d /srv/bundle.XXXXXX)
+umoci unpack --image "$layout:$base" "$bundle"
+for spec in "$@"; do
+  path=${spec%%=*} content=${spec#*=}
+  mkdir -p "$(dirname "$bundle/rootfs/$path")"
+  printf '%s\n' "$content" > "$bundle/rootfs/$path"
+done
+umoci repack --image "$layout:$tag" "$bundle"
+rm -rf "$bundle"
+chmod -R a+rX "$layout"
+"""
+
+
+def derive_image(
+    host: TestHost, files: dict[str, str], tag: str, base: str = "latest",
+    layout: str = "/srv/images/busybox",
+) -> str:  # fmt: skip
+    """A new image TAG: BASE plus one layer holding FILES (path -> one line)."""
+    host.run(
+        "/bin/sh", "-ec", DERIVE, "derive", layout, base, tag,
+        *(f"{path}={content}" for path, content in files.items()),
+    )  # fmt: skip
+    return f"oci:{layout}:{tag}"

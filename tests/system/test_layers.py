@@ -1,0 +1,105 @@
+"""Layers in a booted systemd: shared base layers unpacked once, per-app
+overlay roots, ephemeral writes, and `image render` against umoci."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.system.podhelpers import app_pid, write_pod
+from tests.testhost import TestHost
+from tests.testhost.images import accept_unsigned, build_busybox_layout, derive_image
+
+pytestmark = pytest.mark.system
+
+PAIR = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pair
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: one
+    image: {one}
+    command: [sleep, "1000"]
+  - name: two
+    image: {two}
+    command: [sleep, "1000"]
+"""
+
+
+@pytest.fixture(scope="module")
+def host(installed_host: TestHost) -> Iterator[TestHost]:
+    build_busybox_layout(installed_host)
+    one = derive_image(installed_host, {"etc/app-name": "one", "srv/one-only": "1"}, "one")
+    two = derive_image(installed_host, {"etc/app-name": "two"}, "two")
+    accept_unsigned(installed_host, "oci:/srv/images")
+    write_pod(installed_host, "pair", PAIR.format(one=one, two=two))
+    yield installed_host
+
+
+def in_app(host: TestHost, pid: int, *argv: str, check: bool = True) -> str:
+    return host.run("nsenter", f"--target={pid}", "--all", "--", *argv, check=check).stdout
+
+
+def image_layers(host: TestHost, ref: str) -> list[str]:
+    record = json.loads(host.run("podman-sd", "image", "inspect", ref).stdout)
+    return [layer["diff_id"] for layer in record["layers"]]
+
+
+def test_shared_base_layers_are_unpacked_once(host: TestHost) -> None:
+    host.run("systemctl", "start", "pod@pair")
+    one = image_layers(host, "oci:/srv/images/busybox:one")
+    two = image_layers(host, "oci:/srv/images/busybox:two")
+    assert one[0] == two[0] and one[1] != two[1]
+    unpacked = host.run("ls", "/var/lib/podman-sd/layers/sha256").stdout.split()
+    assert sorted(unpacked) == sorted({d.removeprefix("sha256:") for d in one + two})
+
+
+def test_each_app_sees_its_own_image_and_its_own_writes(host: TestHost) -> None:
+    one, two = app_pid(host, "pair", "one"), app_pid(host, "pair", "two")
+    assert in_app(host, one, "cat", "/etc/app-name") == "one\n"
+    assert in_app(host, two, "cat", "/etc/app-name") == "two\n"
+    assert (
+        host.run(
+            "nsenter", f"--target={two}", "--all", "--", "test", "-e", "/srv/one-only", check=False
+        ).returncode
+        != 0
+    )
+    in_app(host, one, "sh", "-c", "echo scribble > /etc/app-name; echo new > /bin/added")
+    assert in_app(host, one, "cat", "/etc/app-name") == "scribble\n"
+    assert in_app(host, two, "cat", "/etc/app-name") == "two\n"
+    assert (
+        host.run(
+            "nsenter", f"--target={two}", "--all", "--", "test", "-e", "/bin/added", check=False
+        ).returncode
+        != 0
+    )
+    # The layer on disk is untouched.
+    layers = image_layers(host, "oci:/srv/images/busybox:one")
+    top = layers[-1].removeprefix("sha256:")
+    assert host.run("cat", f"/var/lib/podman-sd/layers/sha256/{top}/etc/app-name").stdout == "one\n"
+
+
+def test_writes_are_gone_after_a_restart(host: TestHost) -> None:
+    one = app_pid(host, "pair", "one")
+    in_app(host, one, "sh", "-c", "echo scribble > /etc/app-name")
+    host.run("systemctl", "restart", "pod@pair")
+    one = app_pid(host, "pair", "one")
+    assert in_app(host, one, "cat", "/etc/app-name") == "one\n"
+    host.run("systemctl", "stop", "pod@pair")
+
+
+def test_render_equals_umoci_unpack(host: TestHost) -> None:
+    host.run("podman-sd", "image", "render", "oci:/srv/images/busybox:one", "/srv/rendered")
+    host.run("umoci", "unpack", "--image", "/srv/images/busybox:one", "/srv/umoci-bundle")
+    listing = (
+        "cd \"$1\" && find . -mindepth 1 -printf '%P %y %m %u %g %s %l\\n' | sort && "
+        "find . -type f -exec md5sum {} + | sort -k2"
+    )
+    ours = host.run("sh", "-c", listing, "sh", "/srv/rendered").stdout
+    theirs = host.run("sh", "-c", listing, "sh", "/srv/umoci-bundle/rootfs").stdout
+    assert ours.splitlines() and ours == theirs
