@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,6 +20,12 @@ class ExitStatus:
     code: int = 0
 
 
+def _print_traceback() -> None:
+    import traceback  # only with --debug: it costs milliseconds at every start
+
+    traceback.print_exc()
+
+
 @contextlib.contextmanager
 def handle_errors(program: str, debug: bool = False) -> Iterator[ExitStatus]:
     status = ExitStatus()
@@ -28,7 +33,7 @@ def handle_errors(program: str, debug: bool = False) -> Iterator[ExitStatus]:
         yield status
     except PodmanSdError as err:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         print(f"{program}: error: {err}", file=sys.stderr, flush=True)
         status.code = err.exit_code
     except KeyboardInterrupt:
@@ -36,7 +41,7 @@ def handle_errors(program: str, debug: bool = False) -> Iterator[ExitStatus]:
         status.code = 130
     except Exception as err:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         print(
             f"{program}: internal error: {type(err).__name__}: {err} (run with --debug for details)",
             file=sys.stderr,

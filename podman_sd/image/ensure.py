@@ -38,15 +38,11 @@ import json
 import os
 import pwd
 import sys
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from podman_sd import paths
 from podman_sd.errors import ImageError
-from podman_sd.fetch.auth import MAX_AUTH_FILE, default_auth_file
-from podman_sd.fetch.registries import candidates, load_registries_conf
 from podman_sd.image.reference import parse_reference
 from podman_sd.image.store import ImageRecord, Store
 from podman_sd.manifest.model import PullPolicy
@@ -158,7 +154,7 @@ def helper_argv(reference: str) -> list[str]:
         "--quiet",
         "--collect",
         "--service-type=exec",
-        f"--unit=podman-sd-fetch-{uuid.uuid4().hex[:12]}",
+        f"--unit=podman-sd-fetch-{os.urandom(6).hex()}",
         f"--description=podman-sd-fetch {reference}",
         *(f"--property={p}" for p in helper_properties(state_dir)),
         *(f"--setenv={k}={os.environ[k]}" for k in PASSED_ENVIRONMENT if k in os.environ),
@@ -177,6 +173,8 @@ def keepalive(reference: str, notifier: Notifier | None = None) -> Iterator[None
     if not notifier.enabled:
         yield
         return
+    import threading
+
     done = threading.Event()
 
     def beat() -> None:
@@ -199,6 +197,8 @@ def keepalive(reference: str, notifier: Notifier | None = None) -> Iterator[None
 
 
 def read_auth_file() -> bytes:
+    from podman_sd.fetch.auth import MAX_AUTH_FILE, default_auth_file
+
     path = default_auth_file()
     try:
         with path.open("rb") as file:
@@ -222,6 +222,12 @@ def pull_with_helper(reference: str) -> ImageRecord:
 
 def present_image(store: Store, image: str) -> ImageRecord | None:
     """The stored image for what the manifest says (a short name: any search registry)."""
+    if image.startswith(("oci:", "oci-archive:")):
+        # Local transports name exactly one image; no registries.conf needed
+        # (this runs at every pod start, so it should cost nothing).
+        return store.image(str(parse_reference(image)))
+    from podman_sd.fetch.registries import candidates, load_registries_conf
+
     for ref in candidates(image, load_registries_conf()):
         record = store.image(str(ref))
         if record is not None:
