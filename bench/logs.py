@@ -48,7 +48,7 @@ def main() -> None:
                 "start",
                 "pod@logs",
                 timeout=600,
-            ).stdout  # fmt: skip
+            ).stdout
         )
         host.run("systemctl", "stop", "pod@logs")
         floor = float(
@@ -72,7 +72,7 @@ def main() -> None:
                 "1",
                 n,
                 timeout=600,
-            ).stdout  # fmt: skip
+            ).stdout
         )
         print(f"podman-sd (all fields)      : {args.lines / ours:10.0f} lines/s ({ours:.2f} s)")
         print(f"systemd-run stdout (floor)  : {args.lines / floor:10.0f} lines/s ({floor:.2f} s)")
