@@ -3,7 +3,7 @@
     podman-sd validate FILE... [--json]
     podman-sd status NAME [--json]
     podman-sd list [--json]
-    podman-sd image pull|import|list|inspect|rm|render|mount|umount ...
+    podman-sd image pull|import|list|inspect|rm|prune|render|mount|umount ...
     podman-sd trust show|set ...
     podman-sd launch NAME       (the main process of pod@NAME.service)
     podman-sd cleanup NAME      (its ExecStopPost=)
@@ -52,11 +52,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_image_pull(args: argparse.Namespace) -> int:
     from podman_sd.image.ensure import pull_with_helper
+    from podman_sd.image.layers import ensure_unpacked
 
     # As written: a short name is resolved by the helper through the
     # unqualified-search registries of registries.conf.
     record = pull_with_helper(args.reference)
+    # Unpack now, not at the first start: rkt learned that rendering at run
+    # time makes every first start slow.
+    ensure_unpacked(_store(), record)
     print(record.manifest_digest)
+    return 0
+
+
+def cmd_image_prune(args: argparse.Namespace) -> int:
+    from podman_sd.image.gc import prune
+
+    result = prune(_store())
+    if args.json:
+        json.dump({"layers": result.layers, "blobs": result.blobs}, sys.stdout, indent=1)
+        print()
+    else:
+        for digest in (*result.layers, *result.blobs):
+            print(digest)
+        print(f"removed {len(result.layers)} layers and {len(result.blobs)} blobs", file=sys.stderr)
     return 0
 
 
@@ -251,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     mount = image_verbs.add_parser("mount", help="mount an image read-only; prints where")
     mount.add_argument("reference")
     mount.set_defaults(handler=cmd_image_mount)
+    prune = image_verbs.add_parser(
+        "prune", aliases=["gc"], help="remove layers and blobs no image or running pod uses"
+    )
+    prune.add_argument("--json", action="store_true")
+    prune.set_defaults(handler=cmd_image_prune)
     umount = image_verbs.add_parser("umount", help="undo `image mount`")
     umount.add_argument("reference")
     umount.set_defaults(handler=cmd_image_umount)

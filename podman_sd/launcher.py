@@ -194,7 +194,13 @@ class PodStarter:
             pid=started.pid,
             stop_signal=launch.stop_signal,
             relays=[LogRelay(self.writer, fd, f) for fd, f in streams],  # type: ignore[arg-type]
-            info={"scope": scope, "image": launch.image, "container_id": container_id},
+            info={
+                "scope": scope,
+                "image": launch.image,
+                "container_id": container_id,
+                # For `image prune`: these layers are in use while the pod runs.
+                "layers": [layer.name for layer in launch.layers],
+            },
         )
         return app, streams
 

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from podman_sd import paths
-from podman_sd.errors import ImageError
+from podman_sd.errors import CommandError, ImageError
 from podman_sd.image.reference import parse_reference
 from podman_sd.image.store import ImageRecord, Store
 from podman_sd.manifest.model import PullPolicy
@@ -55,6 +55,9 @@ FETCH_USER = "podman-sd-fetch"
 SYSUSERS_LINE = f'u {FETCH_USER} - "podman-sd image fetch helper" - -'
 UNSANDBOXED = "PODMAN_SD_FETCH_UNSANDBOXED"
 PASSED_ENVIRONMENT = ("PODMAN_SD_STATE_DIR", "PODMAN_SD_CONFIG_DIR")
+
+# How the helper's one-line error starts (cli_errors.handle_errors).
+HELPER_ERROR = "podman-sd-fetch: error: "
 
 # How long each keep-alive extends the pod unit's start timeout, and how often.
 KEEPALIVE_USEC = 60_000_000
@@ -212,8 +215,17 @@ def read_auth_file() -> bytes:
 def pull_with_helper(reference: str) -> ImageRecord:
     argv = helper_argv(reference)
     auth = read_auth_file()
-    with keepalive(reference):
-        result = run(argv, input=auth)
+    try:
+        with keepalive(reference):
+            result = run(argv, input=auth)
+    except CommandError as err:
+        # The helper's own line names the image and why (e.g. which trust
+        # policy scope refused it); the systemd-run command line around it
+        # would push that out of sight in `systemctl status`.
+        _, found, why = str(err).partition(f" failed: {HELPER_ERROR}")
+        if found:
+            raise ImageError(f"podman-sd-fetch: {why}") from None
+        raise
     try:
         return ImageRecord.from_json(json.loads(result.stdout))
     except (ValueError, KeyError, TypeError) as err:

@@ -103,3 +103,27 @@ def test_render_equals_umoci_unpack(host: TestHost) -> None:
     ours = host.run("sh", "-c", listing, "sh", "/srv/rendered").stdout
     theirs = host.run("sh", "-c", listing, "sh", "/srv/umoci-bundle/rootfs").stdout
     assert ours.splitlines() and ours == theirs
+
+
+def test_prune_keeps_what_is_referenced_or_in_use(host: TestHost) -> None:
+    one = image_layers(host, "oci:/srv/images/busybox:one")
+    two = image_layers(host, "oci:/srv/images/busybox:two")
+    two_record = json.loads(
+        host.run("podman-sd", "image", "inspect", "oci:/srv/images/busybox:two").stdout
+    )
+    host.run("systemctl", "start", "pod@pair")
+    host.run("podman-sd", "image", "rm", "oci:/srv/images/busybox:two")
+    pruned = json.loads(host.run("podman-sd", "image", "prune", "--json").stdout)
+    # Image two is gone, but a running pod still uses its layers.
+    assert two[-1] not in pruned["layers"]
+    assert two_record["manifest_digest"] in pruned["blobs"]
+    host.run("systemctl", "stop", "pod@pair")
+    pruned = json.loads(host.run("podman-sd", "image", "prune", "--json").stdout)
+    assert pruned["layers"] == [two[-1]]
+    left = host.run("ls", "/var/lib/podman-sd/layers/sha256").stdout.split()
+    assert sorted(left) == sorted(d.removeprefix("sha256:") for d in one)
+    # Nothing more to do the second time.
+    assert json.loads(host.run("podman-sd", "image", "prune", "--json").stdout) == {
+        "layers": [],
+        "blobs": [],
+    }

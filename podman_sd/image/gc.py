@@ -1,0 +1,63 @@
+"""``podman-sd image prune``: remove what no image references and no pod uses.
+
+Unpacked layers are kept while an image record names them or a running pod
+uses them (its state file lists the layers of each app); blobs are kept
+while an image record names them. Both locks are held, so no pull or unpack
+runs meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+
+from podman_sd import paths
+from podman_sd.image.store import Store
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    layers: tuple[str, ...]
+    blobs: tuple[str, ...]
+
+
+def layers_in_use() -> set[str]:
+    """Diff ids (hex) of the layers the apps of running pods are built from."""
+    used: set[str] = set()
+    for state in (paths.runtime_dir() / "pods").glob("*/state.json"):
+        try:
+            apps = json.loads(state.read_text()).get("apps", [])
+        except (OSError, ValueError):
+            continue
+        for app in apps:
+            used.update(str(layer) for layer in app.get("layers", []))
+    return used
+
+
+def prune(store: Store) -> PruneResult:
+    with store.layers_locked(), store.locked():
+        images = store.images().values()
+        keep_layers = {layer.diff_id.removeprefix("sha256:") for i in images for layer in i.layers}
+        keep_layers |= layers_in_use()
+        keep_blobs = {
+            digest.removeprefix("sha256:")
+            for image in images
+            for digest in (
+                image.manifest_digest,
+                image.config_digest,
+                *(layer.digest for layer in image.layers),
+            )
+        }
+        removed_layers = []
+        for entry in sorted(store.layers.iterdir()):
+            if entry.name.startswith(".") or entry.name in keep_layers:
+                continue
+            shutil.rmtree(entry)
+            removed_layers.append(f"sha256:{entry.name}")
+        removed_blobs = []
+        for entry in sorted(store.blobs.iterdir()):
+            if entry.name not in keep_blobs:
+                entry.unlink()
+                removed_blobs.append(f"sha256:{entry.name}")
+    return PruneResult(tuple(removed_layers), tuple(removed_blobs))
