@@ -193,3 +193,12 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     _check(_libc.capset(ctypes.byref(header), data))
+
+
+_libc.syncfs.argtypes = [ctypes.c_int]
+_libc.syncfs.restype = ctypes.c_int
+
+
+def syncfs(fd: int) -> None:
+    """Flush the file system holding FD only (sync(2) would flush every one)."""
+    _check(_libc.syncfs(fd))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Final, Self, cast
 
 from podman_sd.errors import LayerDigestError, LayerLimitError, UnpackError
+from podman_sd.syscalls import syncfs
 from podman_sd.unpack import whiteout
 from podman_sd.unpack.fault import LayerFault, LimitFault, NotADirectoryFault
 from podman_sd.unpack.limits import DEFAULT_LIMITS, UnpackLimits
@@ -91,7 +92,7 @@ def unpack_layer(
     store sharing layer directories between images should key them by chain
     ID when it passes ``lower_dirs``.
 
-    With ``durable`` the data is flushed to disk (sync(2)) before the rename,
+    With ``durable`` the data is flushed to disk (syncfs(2)) before the rename,
     so a crash never leaves a complete-looking but empty layer.
 
     Raises UnpackError (LayerDigestError, LayerLimitError) naming the layer
@@ -143,7 +144,12 @@ def unpack_layer(
                 _raise_named(e, label, extractor)
                 raise
         if durable:
-            os.sync()
+            # Only the store's file system, not every one on the host.
+            tmp_fd = os.open(tmp, O_DIR)
+            try:
+                syncfs(tmp_fd)
+            finally:
+                os.close(tmp_fd)
         os.rename(tmp, dest)
     except BaseException as e:
         remove_path(tmp)

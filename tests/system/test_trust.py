@@ -52,10 +52,11 @@ def shipped_policy(installed_host: TestHost) -> str:
 def host(installed_host: TestHost, shipped_policy: str) -> Iterator[TestHost]:
     start_registries(installed_host)
     setup_lookaside(installed_host)
-    # One image per scenario, each built on its own, so that no blob of an
-    # image that must be refused is in the store because another was pulled.
-    for name in ("gpg", "cosign", "pod"):
-        build_busybox_layout(installed_host, f"/srv/images/{name}", "latest", "/bin/sh")
+    # One image per scenario, each with its own command and so its own config
+    # and manifest digests (built in the same second, their layers may be
+    # the same blob).
+    for name, cmd in (("gpg", "/bin/true"), ("cosign", "/bin/false"), ("pod", "/bin/sh")):
+        build_busybox_layout(installed_host, f"/srv/images/{name}", "latest", cmd)
     yield installed_host
 
 
@@ -103,7 +104,7 @@ def inspect(host: TestHost, reference: str) -> dict[str, object]:
 
 def test_shipped_policy_rejects_everything(host: TestHost, shipped_policy: str) -> None:
     assert json.loads(shipped_policy) == json.loads((REPO / "packaging/policy.json").read_text())
-    build_busybox_layout(host, "/srv/images/local", "latest", "/bin/sh")
+    build_busybox_layout(host, "/srv/images/local", "latest", "/bin/echo")
     push(host, "oci:/srv/images/local:latest", f"{BASIC}/local:latest", f"{USER}:{PASSWORD}")
     for reference in ("oci:/srv/images/local:latest", f"{BASIC}/local:latest"):
         line = refused(host, reference)
@@ -121,7 +122,7 @@ def test_gpg_simple_signing_end_to_end(host: TestHost, signers: Signers) -> None
     host.run("test", "-s", f"/srv/sigstore/gpg@sha256={digest[7:]}/signature-1")
     scope = f"{BASIC}/gpg"
 
-    # Under another key first, while the store has no blob of this image.
+    # Under another key first, while the store holds no image at all.
     trust(host, "signedBy", scope, "/srv/keys/stranger.asc")
     image_blobs = remote_blobs(host, image)
     line = refused(host, image)
@@ -156,11 +157,11 @@ def test_sigstore_end_to_end(host: TestHost, signers: Signers) -> None:
     trust(host, "sigstoreSigned", scope, signers.cosign.path)
 
     # Not signed yet: no sha256-HEX.sig attachment in the repository.
-    image_blobs = remote_blobs(host, image)
+    own_blobs = remote_blobs(host, image, own_only=True)
     line = refused(host, image)
     assert f"not signed (no sigstore signatures for {digest})" in line
     assert f"(policy scope docker:{scope}: sigstoreSigned, in {POLICY})" in line, line
-    assert not image_blobs & stored_blobs(host)
+    assert not own_blobs & stored_blobs(host)
 
     payload = cosign_payload(digest, image)
     attach_cosign_signature(host, "cosign", digest, payload, signers.cosign.sign(payload))
@@ -169,7 +170,7 @@ def test_sigstore_end_to_end(host: TestHost, signers: Signers) -> None:
     line = refused(host, image)
     assert "no valid sigstore signature: signature 1: not signed by a trusted key" in line
     assert f"policy scope docker:{scope}" in line
-    assert not image_blobs & stored_blobs(host)
+    assert not own_blobs & stored_blobs(host)
 
     trust(host, "sigstoreSigned", scope, signers.cosign.path)
     assert pull(host, image) == digest

@@ -187,18 +187,19 @@ def remote_digest(host: TestHost, reference: str) -> str:
     return sha256(raw.encode())
 
 
-def remote_blobs(host: TestHost, reference: str) -> set[str]:
-    """The digests of REFERENCE's manifest, config and layers."""
+def remote_blobs(host: TestHost, reference: str, *, own_only: bool = False) -> set[str]:
+    """The digests of REFERENCE's manifest, config and layers.
+
+    OWN_ONLY: the manifest and config only, which differ between our test
+    images even where a layer is the same blob.
+    """
     raw = host.run(
         "skopeo", "inspect", "--raw", "--cert-dir=/srv/tls/certs",
         f"--creds={USER}:{PASSWORD}", f"docker://{reference}",
     ).stdout  # fmt: skip
     doc = json.loads(raw)
-    return {
-        sha256(raw.encode()),
-        doc["config"]["digest"],
-        *(layer["digest"] for layer in doc["layers"]),
-    }
+    own = {sha256(raw.encode()), doc["config"]["digest"]}
+    return own if own_only else own | {layer["digest"] for layer in doc["layers"]}
 
 
 def stored_blobs(host: TestHost) -> set[str]:

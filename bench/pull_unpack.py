@@ -1,0 +1,64 @@
+"""Benchmark: pull plus unpack of a 5-layer, ~200 MB image from a local registry.
+
+`podman-sd image pull` (the sandboxed fetch helper, then every layer unpacked
+in its own sandboxed child) next to `skopeo copy docker://… oci:DIR` followed
+by `umoci unpack` of the same image, in the same test host, best of N, with
+the ratio. Goal: podman-sd at least 1.5x faster (ratio <= 0.67).
+
+    sudo .venv/bin/python -m bench.pull_unpack [--layers 5] [--layer-mb 40] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.pull import BUILD, timed
+from tests.system.registry_setup import BASIC, PASSWORD, USER, push, start_registries
+from tests.testhost import TestHost
+from tests.testhost.images import accept_unsigned
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--layers", type=int, default=5)
+    parser.add_argument("--layer-mb", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with TestHost(boot_timeout=30) as host:
+        host.install_project()
+        start_registries(host)
+        accept_unsigned(host, BASIC)
+        host.run(
+            "/bin/sh", "-ec", BUILD, "build", str(args.layers), str(args.layer_mb), timeout=600
+        )
+        push(host, "oci:/srv/images/big:big", f"{BASIC}/big:latest", f"{USER}:{PASSWORD}")
+        ours, theirs = [], []
+        for _ in range(args.runs):
+            host.run(
+                "rm", "-rf", "/var/lib/podman-sd/blobs", "/var/lib/podman-sd/images.json",
+                "/var/lib/podman-sd/layers",
+            )  # fmt: skip
+            ours.append(timed(host, "podman-sd", "image", "pull", f"{BASIC}/big:latest"))
+            host.run("rm", "-rf", "/srv/skopeo-out", "/srv/umoci-bundle")
+            skopeo = ["skopeo", "copy", "--quiet", "--src-cert-dir=/srv/tls/certs"]
+            skopeo += [f"--src-creds={USER}:{PASSWORD}", f"docker://{BASIC}/big:latest"]
+            copy = timed(host, *skopeo, "oci:/srv/skopeo-out:big")
+            unpack = timed(
+                host, "umoci", "unpack", "--image", "/srv/skopeo-out:big", "/srv/umoci-bundle"
+            )
+            theirs.append(copy + unpack)
+        best_ours, best_theirs = min(ours), min(theirs)
+        print(f"image: {args.layers} layers of {args.layer_mb} MB; best of {args.runs} runs")
+        print(
+            f"podman-sd image pull (with unpack): {best_ours:6.2f} s  (all: {', '.join(f'{t:.2f}' for t in ours)})"
+        )
+        print(
+            f"skopeo copy + umoci unpack        : {best_theirs:6.2f} s  (all: {', '.join(f'{t:.2f}' for t in theirs)})"
+        )
+        print(
+            f"ratio podman-sd/(skopeo+umoci): {best_ours / best_theirs:.2f} (goal: <= 0.67, i.e. 1.5x faster)"
+        )
+
+
+if __name__ == "__main__":
+    main()
