@@ -80,6 +80,29 @@ def prepare_images(pod: Pod, store: Store, notifier: Notifier) -> dict[str, Prep
     return prepared
 
 
+def check_host(pod: Pod) -> None:
+    """What `validate` only warns about is an error when the pod starts:
+    hostPath types, local image paths, host ports another running pod uses,
+    more CPU or memory than the host has."""
+    from podman_sd.manifest import host_checks
+    from podman_sd.manifest.diagnostics import Severity
+
+    others: list[Pod] = []
+    if any(port.host_port for c in all_containers(pod) for port in c.ports):
+        running = paths.runtime_dir() / "pods"
+        for directory in sorted(running.glob("*")) if running.is_dir() else ():
+            manifest = paths.manifest_path(directory.name)
+            if directory.name != pod.name and manifest.exists():
+                try:
+                    others.append(load_pod(manifest))
+                except ManifestError:
+                    continue  # its own start reports it
+    problems = host_checks(pod, others, Severity.ERROR)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ManifestError(f"{problems[0]}{more}")
+
+
 def clean_stale_state(pod: str, *, volumes_too: bool = False) -> None:
     """Remove files an earlier run left behind (mounts died with its namespaces)."""
     shutil.rmtree(paths.pod_runtime_dir(pod), ignore_errors=True)
@@ -239,6 +262,7 @@ def launch(pod_name: str) -> int:
     pod = load_pod(manifest)
     for warning in pod.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    check_host(pod)
     started_at = time.monotonic()
     # The pod's own mount namespace, entered while this process is still
     # single-threaded (unshare(CLONE_NEWNS) refuses threaded callers):

@@ -19,12 +19,16 @@ def run(
     input: bytes | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    show_stderr: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
+    """Run ARGV, capturing stdout (and stderr, unless SHOW_STDERR leaves it
+    on ours, e.g. for a child's progress bars on a terminal)."""
     try:
         result = subprocess.run(
             list(argv),
             input=input,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=None if show_stderr else subprocess.PIPE,
             env=None if env is None else dict(env),
             timeout=timeout,
             check=False,
@@ -34,7 +38,7 @@ def run(
     except subprocess.TimeoutExpired:
         raise CommandError(f"{shlex.join(argv)}: no answer after {timeout} s") from None
     if result.returncode != 0:
-        lines = result.stderr.decode(errors="replace").strip().splitlines()
+        lines = (result.stderr or b"").decode(errors="replace").strip().splitlines()
         why = lines[-1] if lines else f"exit status {result.returncode}"
         raise CommandError(f"{shlex.join(argv)} failed: {why}")
     return result

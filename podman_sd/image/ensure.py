@@ -217,7 +217,9 @@ def pull_with_helper(reference: str) -> ImageRecord:
     auth = read_auth_file()
     try:
         with keepalive(reference):
-            result = run(argv, input=auth)
+            # On a terminal the helper draws its progress bars on our stderr
+            # (systemd-run --pipe hands it our descriptors).
+            result = run(argv, input=auth, show_stderr=sys.stderr.isatty())
     except CommandError as err:
         # The helper's own line names the image and why (e.g. which trust
         # policy scope refused it); the systemd-run command line around it

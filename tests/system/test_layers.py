@@ -127,3 +127,11 @@ def test_prune_keeps_what_is_referenced_or_in_use(host: TestHost) -> None:
         "layers": [],
         "blobs": [],
     }
+
+
+def test_image_mount_gives_a_read_only_view(host: TestHost) -> None:
+    where = host.run("podman-sd", "image", "mount", "oci:/srv/images/busybox:one").stdout.strip()
+    assert host.run("cat", f"{where}/etc/app-name").stdout == "one\n"
+    assert host.run("touch", f"{where}/new", check=False).returncode != 0
+    host.run("podman-sd", "image", "umount", "oci:/srv/images/busybox:one")
+    assert host.run("test", "-e", where, check=False).returncode != 0
