@@ -68,7 +68,7 @@ install:
 	cp -r podman_sd $(DESTDIR)$(LIBDIR)/
 	find $(DESTDIR)$(LIBDIR) -name __pycache__ -prune -exec rm -rf {} +
 	$(PYTHON_SYSTEM) -m compileall -q $(DESTDIR)$(LIBDIR)/podman_sd
-	for tool in podman-sd:podman_sd.cli podman-sd-fetch:podman_sd.fetch.main; do \
+	for tool in podman-sd:podman_sd.entry podman-sd-fetch:podman_sd.fetch.main; do \
 		name=$${tool%%:*}; module=$${tool#*:}; \
 		sed -e 's|@LIBDIR@|$(LIBDIR)|' -e "s|@MODULE@|$$module|" -e "s|@SITEDIRS@|$(SITEDIRS)|" packaging/entrypoint.in \
 			> $(DESTDIR)$(BINDIR)/$$name; \

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,9 +25,11 @@ from podman_sd.cli_errors import handle_errors
 from podman_sd.errors import ImageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from podman_sd.image.store import ImageRecord, Store
 
-Handler = Callable[[argparse.Namespace], int]
+    Handler = Callable[[argparse.Namespace], int]
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
@@ -303,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_verb(args)
+
+
+def run_verb(args: argparse.Namespace) -> int:
     handler: Handler = args.handler
     with handle_errors("podman-sd", args.debug) as status:
         status.code = handler(args)

@@ -1,94 +1,66 @@
 """The main process of ``pod@NAME.service``: start a pod, then supervise it.
 
 Steps (DESIGN.md, "The flow of one pod"): parse the manifest; make sure the
-images are in the store (through the fetch helper) and unpacked; enter the
-pod's own mount namespace and create its net/ipc/uts namespaces; prepare
-volumes and the /etc files; run the init containers one after the other;
-start each app in its own transient scope; then hand over to the lean
-supervisor (``runtime/handover.py``), which says READY=1.
+images are in the store (through the fetch helper) and unpacked; compile the
+pod's launch plan (``runtime/plan.py``; a valid cached plan skips all of
+this); enter the pod's own mount namespace and create its net/ipc/uts
+namespaces; prepare volumes and the /etc files; run the init containers one
+after the other; start each app in its own transient scope; say READY=1 and
+hand over to the lean supervisor (``runtime/handover.py``).
+
+Only what starting from a plan needs is imported at the top: this module is
+on the path of every `systemctl start`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import signal
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from podman_sd import names, paths
+from podman_sd import paths
 from podman_sd import syscalls as sc
 from podman_sd.errors import ManifestError, RuntimeSetupError
-from podman_sd.image.ensure import ensure_image
-from podman_sd.image.layers import ensure_unpacked
-from podman_sd.image.spec import MAX_DOCUMENT_SIZE, ImageConfig, parse_config
-from podman_sd.image.store import ImageRecord, Store
-from podman_sd.manifest import Pod, load_pod
-from podman_sd.manifest.model import Container
-from podman_sd.runtime import appspec, caps, limits, podfiles, volumes
+from podman_sd.runtime import plan as plans
+from podman_sd.runtime import volumes
 from podman_sd.runtime.app import AppLaunch, StartedApp, spawn
 from podman_sd.runtime.handover import hand_over
 from podman_sd.runtime.logs import LogRelay
 from podman_sd.runtime.namespaces import PodNamespaces
+from podman_sd.runtime.podfiles import write_pod_files
 from podman_sd.runtime.supervise import SignalWakeup, SupervisedApp, Supervisor
-from podman_sd.systemd.bus import ScopeSpec, Systemd
 from podman_sd.systemd.journal import PRIORITY_ERR, PRIORITY_INFO, JournalWriter
 from podman_sd.systemd.notify import Notifier
 from podman_sd.systemd.scope_wait import wait_for_cgroup
 
+if TYPE_CHECKING:
+    from podman_sd.manifest import Pod
+    from podman_sd.systemd.bus import Systemd
 
-@dataclass(frozen=True)
-class PreparedImage:
-    image: ImageRecord
-    config: ImageConfig
-    layers: tuple[Path, ...]
-
-
-def signal_number(name: str | None) -> int:
-    """An image's StopSignal ("SIGQUIT", "QUIT" or "3") as a number."""
-    if not name:
-        return int(signal.SIGTERM)
-    text = name.upper()
-    if text.isdigit():
-        return int(text)
-    try:
-        return int(signal.Signals[text if text.startswith("SIG") else f"SIG{text}"])
-    except KeyError:
-        return int(signal.SIGTERM)
+# A Kubernetes pod name: a DNS-1123 label. Checked before the name is used
+# in any path, also when the manifest is not read (cached plan).
+_POD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def pod_state_dir(pod: str) -> Path:
     return paths.state_dir() / "pods" / pod
 
 
-def all_containers(pod: Pod) -> tuple[Container, ...]:
-    return (*pod.spec.init_containers, *pod.spec.containers)
-
-
-def prepare_images(pod: Pod, store: Store, notifier: Notifier) -> dict[str, PreparedImage]:
-    prepared: dict[str, PreparedImage] = {}
-    for container in all_containers(pod):
-        notifier.status(f"preparing image {container.image}")
-        image = ensure_image(store, container.image, container.image_pull_policy)
-        raw = store.read_verified_blob(image.config_digest, MAX_DOCUMENT_SIZE)
-        config = parse_config(raw, f"image {image.reference}: config")
-        prepared[container.name] = PreparedImage(image, config, ensure_unpacked(store, image))
-    return prepared
-
-
 def check_host(pod: Pod) -> None:
     """What `validate` only warns about is an error when the pod starts:
     hostPath types, local image paths, host ports another running pod uses,
     more CPU or memory than the host has."""
-    from podman_sd.manifest import host_checks
+    from podman_sd.manifest import host_checks, load_pod
     from podman_sd.manifest.diagnostics import Severity
 
     others: list[Pod] = []
-    if any(port.host_port for c in all_containers(pod) for port in c.ports):
+    containers = (*pod.spec.init_containers, *pod.spec.containers)
+    if any(port.host_port for c in containers for port in c.ports):
         running = paths.runtime_dir() / "pods"
         for directory in sorted(running.glob("*")) if running.is_dir() else ():
             manifest = paths.manifest_path(directory.name)
@@ -103,6 +75,40 @@ def check_host(pod: Pod) -> None:
         raise ManifestError(f"{problems[0]}{more}")
 
 
+def compile_from_manifest(pod_name: str, notifier: Notifier) -> dict[str, Any]:
+    """Read the manifest, pull and unpack its images, and compile the plan."""
+    from podman_sd.image.ensure import ensure_image
+    from podman_sd.image.layers import ensure_unpacked
+    from podman_sd.image.spec import MAX_DOCUMENT_SIZE, parse_config
+    from podman_sd.image.store import Store
+    from podman_sd.manifest import load_pod
+
+    key = plans.cache_key(pod_name)
+    manifest = paths.manifest_path(pod_name)
+    if not manifest.exists():
+        raise ManifestError(f"{manifest}: no such manifest (pod {pod_name!r})")
+    pod = load_pod(manifest)
+    for warning in pod.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    check_host(pod)
+    store = Store(paths.state_dir()).create()
+
+    class Prepared:
+        def __init__(self, image: Any, config: Any, layers: tuple[Path, ...]) -> None:
+            self.image, self.config, self.layers = image, config, layers
+
+    prepared: dict[str, Prepared] = {}
+    for container in (*pod.spec.init_containers, *pod.spec.containers):
+        notifier.status(f"preparing image {container.image}")
+        image = ensure_image(store, container.image, container.image_pull_policy)
+        raw = store.read_verified_blob(image.config_digest, MAX_DOCUMENT_SIZE)
+        config = parse_config(raw, f"image {image.reference}: config")
+        prepared[container.name] = Prepared(image, config, ensure_unpacked(store, image))
+    plan = plans.compile_plan(pod, prepared)
+    plans.save(pod_name, plan, key)
+    return plan
+
+
 def clean_stale_state(pod: str, *, volumes_too: bool = False) -> None:
     """Remove files an earlier run left behind (mounts died with its namespaces)."""
     shutil.rmtree(paths.pod_runtime_dir(pod), ignore_errors=True)
@@ -111,75 +117,57 @@ def clean_stale_state(pod: str, *, volumes_too: bool = False) -> None:
         shutil.rmtree(pod_state_dir(pod), ignore_errors=True)
 
 
-def build_launch(
-    pod: Pod,
-    container: Container,
-    prepared: PreparedImage,
-    mounts: tuple[volumes.VolumeMount, ...],
+def app_launch(
+    pod: str,
+    app: dict[str, Any],
+    etc: tuple[volumes.VolumeMount, ...],
+    sources: dict[str, Path],
     namespace_fds: tuple[int, ...],
 ) -> AppLaunch:
-    config = prepared.config
-    env = appspec.app_environment(pod, container, config)
-    security = container.security_context
-    read_only = bool(security.read_only_root_filesystem)
-    app_dir = pod_state_dir(pod.name) / "apps" / container.name
-    mountpoint = paths.pod_runtime_dir(pod.name) / "apps" / container.name / "rootfs"
+    """The app's plan made concrete: its directories, mounts and namespaces."""
+    name = app["launch"]["name"]
+    app_dir = pod_state_dir(pod) / "apps" / name
+    mountpoint = paths.pod_runtime_dir(pod) / "apps" / name / "rootfs"
     mountpoint.mkdir(parents=True, exist_ok=True)
     (mountpoint.parent / "scratch").mkdir(exist_ok=True)
-    upper = work = None
     shutil.rmtree(app_dir, ignore_errors=True)  # the writable layer is ephemeral
-    if not read_only:
+    upper = work = None
+    if not app["read_only"]:
         upper, work = app_dir / "upper", app_dir / "work"
         upper.mkdir(parents=True)
         work.mkdir()
-    capabilities = security.capabilities
-    privileged = bool(security.privileged)
-    pod_security = pod.spec.security_context
-    groups = pod_security.supplemental_groups
-    if pod_security.fs_group is not None:
-        groups = (*groups, pod_security.fs_group)
-    non_root = security.run_as_non_root
-    if non_root is None:
-        non_root = pod_security.run_as_non_root
+    launch = dict(app["launch"])
     return AppLaunch(
-        pod=pod.name,
-        name=container.name,
-        argv=appspec.app_argv(container, config, env),
-        env=env,
-        working_dir=container.working_dir or config.working_dir or "/",
-        user=appspec.app_user(pod, container, config),
-        supplementary_groups=groups,
-        capabilities=caps.effective_set(
-            capabilities.add if capabilities else (),
-            capabilities.drop if capabilities else (),
-            privileged,
-        ),
-        no_new_privileges=not privileged and security.allow_privilege_escalation is not True,
-        layers=prepared.layers,
+        **{
+            **launch,
+            "argv": tuple(launch["argv"]),
+            "supplementary_groups": tuple(launch["supplementary_groups"]),
+            "capabilities": frozenset(launch["capabilities"]),
+            "layers": tuple(Path(layer) for layer in launch["layers"]),
+        },
         upper=upper,
         work=work,
         mountpoint=mountpoint,
-        mounts=mounts,
-        run_as_non_root=bool(non_root),
+        mounts=(*etc, *volumes.app_mounts(app["mounts"], sources)),
         namespace_fds=namespace_fds,
-        stop_signal=signal_number(config.stop_signal),
-        image=prepared.image.reference,
     )
 
 
 class PodStarter:
     """Starts the apps of one pod in their scopes, with their log streams."""
 
-    def __init__(self, pod: Pod, systemd: Systemd, writer: JournalWriter) -> None:
-        self.pod = pod
+    def __init__(self, plan: dict[str, Any], systemd: Systemd, writer: JournalWriter) -> None:
+        from podman_sd import names
+
+        self.plan = plan
         self.systemd = systemd
         self.writer = writer
-        self.service = names.pod_service(pod.name)
-        self.slice = names.pod_slice(pod.name)
+        self.service = names.pod_service(plan["pod"])
 
-    def start(self, launch: AppLaunch, container: Container) -> tuple[SupervisedApp, list[Any]]:
-        scope = names.app_scope(self.pod.name, launch.name)
-        grace = self.pod.spec.termination_grace_period_seconds
+    def start(self, launch: AppLaunch, app: dict[str, Any]) -> tuple[SupervisedApp, list[Any]]:
+        from podman_sd.systemd.bus import ScopeSpec
+
+        scope = app["scope"]
         self.systemd.reset_failed(scope)
 
         def place(pid: int) -> None:
@@ -187,12 +175,12 @@ class PodStarter:
                 ScopeSpec(
                     name=scope,
                     pids=(pid,),
-                    slice=self.slice,
-                    description=f"app {launch.name} of pod {self.pod.name}",
+                    slice=self.plan["slice"],
+                    description=f"app {launch.name} of pod {launch.pod}",
                     bound_to=self.service,
-                    stop_timeout_usec=grace * 1_000_000,
+                    stop_timeout_usec=self.plan["grace"] * 1_000_000,
                     kill_signal=launch.stop_signal,
-                    properties=limits.resource_properties(container.resources),
+                    properties=tuple(app["scope_properties"]),
                 )
             )
             wait_for_cgroup(pid, scope)
@@ -205,14 +193,14 @@ class PodStarter:
             "CONTAINER_ID": container_id[:12],
             "CONTAINER_ID_FULL": container_id,
             "CONTAINER_TAG": launch.name,
-            "PODMAN_SD_POD": self.pod.name,
+            "PODMAN_SD_POD": launch.pod,
             "IMAGE_NAME": launch.image,
         }
         streams = [
             [started.stdout, {**fields, "PRIORITY": PRIORITY_INFO}],
             [started.stderr, {**fields, "PRIORITY": PRIORITY_ERR}],
         ]
-        app = SupervisedApp(
+        supervised = SupervisedApp(
             name=launch.name,
             pid=started.pid,
             stop_signal=launch.stop_signal,
@@ -225,111 +213,115 @@ class PodStarter:
                 "layers": [layer.name for layer in launch.layers],
             },
         )
-        return app, streams
+        return supervised, streams
 
 
 def run_init_containers(
-    pod: Pod,
-    starter: PodStarter,
-    launches: list[tuple[AppLaunch, Container]],
-    wakeup: SignalWakeup,
-    notifier: Notifier,
-) -> None:
+    plan: dict[str, Any], starter: PodStarter, launches: list[tuple[AppLaunch, dict[str, Any]]],
+    wakeup: SignalWakeup, notifier: Notifier,
+) -> None:  # fmt: skip
     """Each init container runs to completion, in order, before any app."""
-    for launch, container in launches:
+    for launch, app in launches:
         notifier.status(f"running init container {launch.name}")
-        app, _ = starter.start(launch, container)
-        supervisor = Supervisor(
-            pod.name, "Never", pod.spec.termination_grace_period_seconds, notifier, wakeup
-        )
-        supervisor.add(app)
+        supervised, _ = starter.start(launch, app)
+        supervisor = Supervisor(plan["pod"], "Never", plan["grace"], notifier, wakeup)
+        supervisor.add(supervised)
         supervisor.run()
         if supervisor.stop_requested:
             raise RuntimeSetupError(
-                f"pod {pod.name}: stopped while init container {launch.name} ran"
+                f"pod {plan['pod']}: stopped while init container {launch.name} ran"
             )
-        if app.exit_code != 0:
-            message = f"init container {launch.name} failed with exit status {app.exit_code}"
+        if supervised.exit_code != 0:
+            message = f"init container {launch.name} failed with exit status {supervised.exit_code}"
             notifier.status(message)
-            raise RuntimeSetupError(f"pod {pod.name}: {message}")
+            raise RuntimeSetupError(f"pod {plan['pod']}: {message}")
+
+
+def stop_started(
+    plan: dict[str, Any], apps: list[SupervisedApp], notifier: Notifier, wakeup: SignalWakeup
+) -> None:
+    """A later app failed to start: stop the ones already running."""
+    supervisor = Supervisor(plan["pod"], "Never", plan["grace"], notifier, wakeup)
+    for app in apps:
+        supervisor.add(app)
+    supervisor.begin_stop("an app failed to start")
+    supervisor.run()
 
 
 def launch(pod_name: str) -> int:
+    if not _POD_NAME.match(pod_name):
+        raise ManifestError(f"{pod_name!r} is not a pod name (a DNS label: a-z, 0-9 and '-')")
     notifier = Notifier()
-    manifest = paths.manifest_path(pod_name)
-    if not manifest.exists():
-        raise ManifestError(f"{manifest}: no such manifest (pod {pod_name!r})")
-    pod = load_pod(manifest)
-    for warning in pod.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    check_host(pod)
     started_at = time.monotonic()
     # The pod's own mount namespace, entered while this process is still
     # single-threaded (unshare(CLONE_NEWNS) refuses threaded callers):
     # memory volumes mounted here die with the pod, never leak to the host.
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
-    store = Store(paths.state_dir()).create()
-    prepared = prepare_images(pod, store, notifier)
-    clean_stale_state(pod.name)
+    plan = plans.load_cached(pod_name) or compile_from_manifest(pod_name, notifier)
+    clean_stale_state(pod_name)
     # From here on a stop request must stop what was started, not kill us.
     wakeup = SignalWakeup()
     # Apps whose intermediate parent exits are re-parented to us, so we can
     # wait for them and see their exit status.
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    hostname = pod.spec.hostname or pod.name
-    runtime = paths.pod_runtime_dir(pod.name)
-    sources = volumes.prepare_volumes(pod, pod_state_dir(pod.name), runtime)
-    etc_files = podfiles.write_pod_files(pod, hostname, runtime / "etc")
-    etc_mounts = tuple(volumes.VolumeMount(src, target, True) for target, src in etc_files.items())
+    runtime = paths.pod_runtime_dir(pod_name)
+    sources = volumes.prepare_volumes(
+        plan["volumes"], plan["fs_group"], pod_state_dir(pod_name), runtime
+    )
+    etc_files = write_pod_files(plan["files"], runtime / "etc")
+    etc = tuple(volumes.VolumeMount(src, target, True) for target, src in etc_files.items())
     with ExitStack() as stack:
         namespaces = stack.enter_context(
             PodNamespaces(
-                hostname,
-                pod.spec.host_network,
-                pod.spec.host_ipc,
-                pod.spec.security_context.sysctls,
+                plan["hostname"],
+                plan["host_network"],
+                plan["host_ipc"],
+                tuple((name, value) for name, value in plan["sysctls"]),
             )
         )
         fds = tuple(namespaces.fds.values())
         writer = JournalWriter()
+        from podman_sd.systemd.bus import Systemd  # pydbus: the one heavy import left
+
         systemd = Systemd()
-        systemd.set_unit_properties(names.pod_slice(pod.name), limits.pod_slice_properties(pod))
-        starter = PodStarter(pod, systemd, writer)
-
-        def launch_for(container: Container) -> tuple[AppLaunch, Container]:
-            mounts = (*etc_mounts, *volumes.app_mounts(pod, container.name, sources))
-            return build_launch(pod, container, prepared[container.name], mounts, fds), container
-
+        systemd.set_unit_properties(plan["slice"], [tuple(p) for p in plan["slice_properties"]])
+        starter = PodStarter(plan, systemd, writer)
         run_init_containers(
-            pod, starter, [launch_for(c) for c in pod.spec.init_containers], wakeup, notifier
+            plan,
+            starter,
+            [(app_launch(pod_name, a, etc, sources, fds), a) for a in plan["init"]],
+            wakeup,
+            notifier,
         )
         apps: list[dict[str, Any]] = []
         inherit: list[int] = []
         started: list[SupervisedApp] = []
         try:
-            for container in pod.spec.containers:
-                notifier.status(f"starting app {container.name}")
-                app, streams = starter.start(*launch_for(container))
-                started.append(app)
+            for app in plan["apps"]:
+                notifier.status(f"starting app {app['launch']['name']}")
+                supervised, streams = starter.start(
+                    app_launch(pod_name, app, etc, sources, fds), app
+                )
+                started.append(supervised)
                 inherit.extend(fd for fd, _ in streams)
                 apps.append(
                     {
-                        "name": app.name,
-                        "pid": app.pid,
-                        "stop_signal": app.stop_signal,
+                        "name": supervised.name,
+                        "pid": supervised.pid,
+                        "stop_signal": supervised.stop_signal,
                         "streams": streams,
-                        "info": app.info,
+                        "info": supervised.info,
                     }
                 )
         except BaseException:
-            stop_started(pod, started, notifier, wakeup)
+            stop_started(plan, started, notifier, wakeup)
             raise
-    deadline = pod.spec.active_deadline_seconds
-    plan = {
-        "pod": pod.name,
-        "policy": pod.spec.restart_policy.value,
-        "grace": pod.spec.termination_grace_period_seconds,
+    deadline = plan["deadline"]
+    handover = {
+        "pod": pod_name,
+        "policy": plan["policy"],
+        "grace": plan["grace"],
         "state_path": str(runtime / "state.json"),
         "deadline_in": None if deadline is None else deadline - (time.monotonic() - started_at),
         "apps": apps,
@@ -337,20 +329,7 @@ def launch(pod_name: str) -> int:
     # Every app runs: tell systemd now, so `systemctl start` returns without
     # waiting for the supervisor's interpreter to start.
     notifier.notify(READY=1, STATUS=f"{len(apps)}/{len(apps)} apps running")
-    hand_over(plan, inherit)
-
-
-def stop_started(
-    pod: Pod, apps: list[SupervisedApp], notifier: Notifier, wakeup: SignalWakeup
-) -> None:
-    """A later app failed to start: stop the ones already running."""
-    supervisor = Supervisor(
-        pod.name, "Never", pod.spec.termination_grace_period_seconds, notifier, wakeup
-    )
-    for app in apps:
-        supervisor.add(app)
-    supervisor.begin_stop("an app failed to start")
-    supervisor.run()
+    hand_over(handover, inherit)
 
 
 def cleanup(pod_name: str) -> None:
@@ -358,6 +337,10 @@ def cleanup(pod_name: str) -> None:
 
     The emptyDir volumes go too when the unit was stopped on purpose
     (``systemctl stop``): systemd then tells us SERVICE_RESULT=success with
-    the launcher's exit 0; after a failure they stay for the restart."""
+    the launcher's exit 0; after a failure they stay for the restart. A
+    failed start also forgets the cached plan, so the next start reads the
+    manifest again."""
     deliberate = os.environ.get("SERVICE_RESULT") == "success"
+    if os.environ.get("SERVICE_RESULT") not in (None, "success"):
+        plans.forget(pod_name)
     clean_stale_state(pod_name, volumes_too=deliberate)

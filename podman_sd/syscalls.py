@@ -9,10 +9,12 @@ what to mount and when.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The C library the interpreter itself is linked with (glibc or musl). Not
+# ctypes.util.find_library: that runs `ldconfig -p`, a child process at every
+# pod start.
+_libc = ctypes.CDLL(None, use_errno=True)
 
 # <linux/sched.h>
 CLONE_NEWNS = 0x00020000

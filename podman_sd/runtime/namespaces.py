@@ -16,7 +16,6 @@ from types import TracebackType
 
 from podman_sd import syscalls as sc
 from podman_sd.errors import RuntimeSetupError
-from podman_sd.manifest.model import Sysctl
 
 # <linux/sockios.h>, <net/if.h>
 SIOCGIFFLAGS = 0x8913
@@ -30,8 +29,11 @@ IFF_UP = 0x1
 _IPC_SYSCTLS = ("kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.")
 
 
+Sysctl = tuple[str, str]  # (name, value)
+
+
 def check_sysctl(sysctl: Sysctl, host_network: bool, host_ipc: bool) -> None:
-    name = sysctl.name
+    name = sysctl[0]
     if name.startswith("net."):
         if host_network:
             raise RuntimeSetupError(
@@ -50,12 +52,13 @@ def check_sysctl(sysctl: Sysctl, host_network: bool, host_ipc: bool) -> None:
 
 
 def write_sysctl(sysctl: Sysctl) -> None:
-    path = "/proc/sys/" + sysctl.name.replace(".", "/")
+    name, value = sysctl
+    path = "/proc/sys/" + name.replace(".", "/")
     try:
         with open(path, "w") as f:
-            f.write(sysctl.value)
+            f.write(value)
     except OSError as err:
-        raise RuntimeSetupError(f"sysctl {sysctl.name}={sysctl.value}: {err.strerror}") from None
+        raise RuntimeSetupError(f"sysctl {name}={value}: {err.strerror}") from None
 
 
 def bring_loopback_up() -> None:

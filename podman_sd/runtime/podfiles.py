@@ -8,8 +8,10 @@ for every container).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from podman_sd.manifest.model import DNSPolicy, Pod
+if TYPE_CHECKING:  # compiling a plan needs the model; starting from one does not
+    from podman_sd.manifest.model import Pod
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 
@@ -32,6 +34,7 @@ def hosts_file(pod: Pod, hostname: str) -> str:
 
 
 def _host_resolv_conf() -> tuple[list[str], list[str], list[str]]:
+
     servers: list[str] = []
     searches: list[str] = []
     options: list[str] = []
@@ -57,6 +60,8 @@ def resolv_conf(pod: Pod) -> str:
     Default both start from the host's resolv.conf; None starts empty. Then
     dnsConfig is merged in (nameservers and searches appended, options
     overriding by name), as the kubelet merges it."""
+    from podman_sd.manifest.model import DNSPolicy
+
     servers: list[str] = []
     searches: list[str] = []
     options: list[str] = []
@@ -79,14 +84,18 @@ def resolv_conf(pod: Pod) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_pod_files(pod: Pod, hostname: str, directory: Path) -> dict[str, Path]:
-    """Write the files; returns {path in the app: file on the host}."""
-    directory.mkdir(parents=True, exist_ok=True)
-    contents = {
+def pod_files(pod: Pod, hostname: str) -> dict[str, str]:
+    """{path in the app: content} of the files the kubelet manages."""
+    return {
         "/etc/hostname": f"{hostname}\n",
         "/etc/hosts": hosts_file(pod, hostname),
         "/etc/resolv.conf": resolv_conf(pod),
     }
+
+
+def write_pod_files(contents: dict[str, str], directory: Path) -> dict[str, Path]:
+    """Write the files; returns {path in the app: file on the host}."""
+    directory.mkdir(parents=True, exist_ok=True)
     files = {}
     for target, text in contents.items():
         source = directory / target.rsplit("/", 1)[1]

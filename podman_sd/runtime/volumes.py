@@ -9,6 +9,9 @@
 - ``emptyDir`` with ``medium: Memory`` is a tmpfs (``size`` from
   ``sizeLimit``) mounted in the pod's own mount namespace, so it is shared by
   the pod's apps and can never outlive them as a mount on the host.
+
+Volumes arrive here as plain data (see ``plan.py``), so that starting a pod
+from its cached plan needs no manifest code.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from podman_sd import syscalls as sc
 from podman_sd.errors import RuntimeSetupError
-from podman_sd.manifest.model import HostPathType, Pod, StorageMedium, Volume
+
+HOST_PATH = "hostPath"
+EMPTY_DIR = "emptyDir"
+MEMORY = "memory"
 
 
 @dataclass(frozen=True)
@@ -32,28 +39,26 @@ class VolumeMount:
     read_only: bool
 
 
+# hostPath types (Kubernetes' HostPathType values) and what they demand.
 _TYPE_CHECKS = {
-    HostPathType.DIRECTORY: (stat.S_ISDIR, "a directory"),
-    HostPathType.DIRECTORY_OR_CREATE: (stat.S_ISDIR, "a directory"),
-    HostPathType.FILE: (stat.S_ISREG, "a regular file"),
-    HostPathType.FILE_OR_CREATE: (stat.S_ISREG, "a regular file"),
-    HostPathType.SOCKET: (stat.S_ISSOCK, "a socket"),
-    HostPathType.CHAR_DEVICE: (stat.S_ISCHR, "a character device"),
-    HostPathType.BLOCK_DEVICE: (stat.S_ISBLK, "a block device"),
+    "Directory": (stat.S_ISDIR, "a directory"),
+    "DirectoryOrCreate": (stat.S_ISDIR, "a directory"),
+    "File": (stat.S_ISREG, "a regular file"),
+    "FileOrCreate": (stat.S_ISREG, "a regular file"),
+    "Socket": (stat.S_ISSOCK, "a socket"),
+    "CharDevice": (stat.S_ISCHR, "a character device"),
+    "BlockDevice": (stat.S_ISBLK, "a block device"),
 }
 
 
-def host_path(volume: Volume) -> Path:
-    assert volume.host_path is not None
-    path = Path(volume.host_path.path)
-    kind = volume.host_path.type
-    where = f"volume {volume.name}: hostPath {path}"
-    if kind is HostPathType.DIRECTORY_OR_CREATE and not path.exists():
+def host_path(name: str, path: Path, kind: str) -> Path:
+    where = f"volume {name}: hostPath {path}"
+    if kind == "DirectoryOrCreate" and not path.exists():
         path.mkdir(mode=0o755, parents=True)
-    elif kind is HostPathType.FILE_OR_CREATE and not path.exists():
+    elif kind == "FileOrCreate" and not path.exists():
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         path.touch(mode=0o644)
-    if kind is HostPathType.UNSET:
+    if not kind:
         if not path.exists():
             # Kubernetes leaves an untyped missing path to the runtime,
             # which creates a directory (docker's and podman's behaviour).
@@ -63,26 +68,24 @@ def host_path(volume: Volume) -> Path:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise RuntimeSetupError(f"{where} does not exist (type {kind.value})") from None
+        raise RuntimeSetupError(f"{where} does not exist (type {kind})") from None
     if not check(mode):
-        raise RuntimeSetupError(f"{where} is not {what} (type {kind.value})")
+        raise RuntimeSetupError(f"{where} is not {what} (type {kind})")
     return path
 
 
-def empty_dir(volume: Volume, pod: Pod, state: Path, runtime: Path) -> Path:
-    assert volume.empty_dir is not None
-    fs_group = pod.spec.security_context.fs_group
-    if volume.empty_dir.medium is StorageMedium.MEMORY:
-        path = runtime / "volumes" / volume.name
+def empty_dir(
+    name: str, memory: bool, size: int | None, fs_group: int | None, state: Path, runtime: Path
+) -> Path:
+    if memory:
+        path = runtime / "volumes" / name
         path.mkdir(parents=True, exist_ok=True)
-        options = "mode=1777"
-        if volume.empty_dir.size_limit is not None:
-            options += f",size={volume.empty_dir.size_limit.ceil()}"
+        options = "mode=1777" + (f",size={size}" if size is not None else "")
         sc.mount("tmpfs", path, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, options)
     else:
-        path = state / "volumes" / volume.name
+        path = state / "volumes" / name
         path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, 0o1777 if fs_group is None else 0o2775)
+        os.chmod(path, 0o1777)
     if fs_group is not None:
         # Like the kubelet: group-owned by fsGroup, setgid so new files are too.
         os.chown(path, 0, fs_group)
@@ -90,29 +93,33 @@ def empty_dir(volume: Volume, pod: Pod, state: Path, runtime: Path) -> Path:
     return path
 
 
-def prepare_volumes(pod: Pod, state: Path, runtime: Path) -> dict[str, Path]:
-    """Host paths of every volume of POD, created or mounted as needed.
+def prepare_volumes(
+    specs: list[dict[str, Any]], fs_group: int | None, state: Path, runtime: Path
+) -> dict[str, Path]:
+    """Host paths of the pod's volumes, created or mounted as needed.
 
     Must run in the pod's mount namespace (memory volumes are mounted)."""
     sources: dict[str, Path] = {}
-    for volume in pod.spec.volumes:
-        if volume.host_path is not None:
-            sources[volume.name] = host_path(volume)
-        elif volume.empty_dir is not None:
-            sources[volume.name] = empty_dir(volume, pod, state, runtime)
+    for spec in specs:
+        name = spec["name"]
+        if spec["kind"] == HOST_PATH:
+            sources[name] = host_path(name, Path(spec["path"]), spec["type"])
+        else:
+            memory = spec["kind"] == MEMORY
+            sources[name] = empty_dir(name, memory, spec["size"], fs_group, state, runtime)
     return sources
 
 
-def app_mounts(pod: Pod, container_name: str, sources: dict[str, Path]) -> tuple[VolumeMount, ...]:
-    container = next(
-        c for c in (*pod.spec.init_containers, *pod.spec.containers) if c.name == container_name
-    )
+def app_mounts(
+    specs: list[tuple[str, str | None, str, bool]], sources: dict[str, Path]
+) -> tuple[VolumeMount, ...]:
+    """(volume, subPath, mountPath, readOnly) of one app, as bind mounts."""
     mounts = []
-    for mount in container.volume_mounts:
-        source = sources[mount.name]
-        if mount.sub_path:
-            source = _sub_path(source, mount.sub_path, f"volume {mount.name}")
-        mounts.append(VolumeMount(source, mount.mount_path, mount.read_only))
+    for volume, sub_path, target, read_only in specs:
+        source = sources[volume]
+        if sub_path:
+            source = _sub_path(source, sub_path, f"volume {volume}")
+        mounts.append(VolumeMount(source, target, read_only))
     return tuple(mounts)
 
 

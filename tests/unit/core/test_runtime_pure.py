@@ -99,18 +99,38 @@ def test_resolve_in_root_never_leaves_the_root(tmp_path: Path) -> None:
 
 def test_host_path_types(tmp_path: Path) -> None:
     made = tmp_path / "made"
-    p = pod(
-        "  volumes:\n"
-        f"  - name: a\n    hostPath: {{path: {made}, type: DirectoryOrCreate}}\n"
-        f"  - name: b\n    hostPath: {{path: {tmp_path}/missing, type: Directory}}\n"
-        f"  - name: c\n    hostPath: {{path: {made}, type: File}}\n"
-    )
-    a, b, c = p.spec.volumes
-    assert volumes.host_path(a) == made and made.is_dir()
+    assert volumes.host_path("a", made, "DirectoryOrCreate") == made and made.is_dir()
     with pytest.raises(RuntimeSetupError, match="does not exist"):
-        volumes.host_path(b)
+        volumes.host_path("b", tmp_path / "missing", "Directory")
     with pytest.raises(RuntimeSetupError, match="is not a regular file"):
-        volumes.host_path(c)
+        volumes.host_path("c", made, "File")
+    untyped = tmp_path / "untyped"
+    assert volumes.host_path("d", untyped, "") == untyped and untyped.is_dir()
+
+
+def test_plan_uses_the_manifest_type_names() -> None:
+    from types import SimpleNamespace
+
+    from podman_sd.image.spec import ImageConfig
+    from podman_sd.runtime.plan import compile_plan
+
+    p = pod(
+        "  volumes:\n  - name: h\n    hostPath: {path: /srv, type: DirectoryOrCreate}\n"
+        "  - name: m\n    emptyDir: {medium: Memory, sizeLimit: 1Mi}\n  - name: d\n    emptyDir: {}\n"
+    )
+    config = ImageConfig(("/bin/sh",), (), (), "", "", "SIGQUIT", (), "linux", "amd64")
+    image = SimpleNamespace(
+        image=SimpleNamespace(reference="oci:/srv/x:latest"), config=config, layers=()
+    )
+    plan = compile_plan(p, {"c": image})
+    assert plan["apps"][0]["launch"]["stop_signal"] == 3
+    assert plan["apps"][0]["launch"]["argv"] == ["/bin/sh"]
+    assert plan["cacheable"] is False  # oci:...:latest defaults to imagePullPolicy Always
+    assert plan["volumes"] == [
+        {"name": "h", "kind": volumes.HOST_PATH, "path": "/srv", "type": "DirectoryOrCreate"},
+        {"name": "m", "kind": volumes.MEMORY, "size": 1024 * 1024},
+        {"name": "d", "kind": volumes.EMPTY_DIR, "size": None},
+    ]
 
 
 def test_sub_path_cannot_escape_the_volume(tmp_path: Path) -> None:

@@ -1,0 +1,25 @@
+"""The ``podman-sd`` entry point, with a short way in for ``launch``.
+
+``podman-sd launch NAME`` is the main process of every ``pod@NAME.service``
+and so on the path of every ``systemctl start``: it skips argparse and the
+command-line module (several milliseconds of imports) and goes straight to
+the launcher. Everything else goes through ``cli.main``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "launch":
+        from podman_sd.cli_errors import handle_errors
+        from podman_sd.launcher import launch
+
+        with handle_errors("podman-sd") as status:
+            status.code = launch(args[1])
+        return status.code
+    from podman_sd.cli import main as cli_main
+
+    return cli_main(args)
