@@ -10,14 +10,15 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from podman_sd.errors import PodmanSdError
 
 
-@dataclass
 class ExitStatus:
-    code: int = 0
+    # Not a dataclass: this module is on the path of every pod start, and
+    # dataclasses costs milliseconds to import.
+    def __init__(self) -> None:
+        self.code = 0
 
 
 def _print_traceback() -> None:

@@ -3,7 +3,8 @@
 ``podman-sd launch NAME`` is the main process of every ``pod@NAME.service``
 and so on the path of every ``systemctl start``: it skips argparse and the
 command-line module (several milliseconds of imports) and goes straight to
-the launcher. Everything else goes through ``cli.main``.
+the launcher, with a forked worker loading pydbus in parallel
+(``systemd/worker.py``). Everything else goes through ``cli.main``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) == 2 and args[0] == "launch":
+        # First thing: a worker that loads the D-Bus library meanwhile.
+        from podman_sd.systemd.worker import SystemdWorker
+
+        worker = SystemdWorker()
         from podman_sd.cli_errors import handle_errors
         from podman_sd.launcher import launch
 
         with handle_errors("podman-sd") as status:
-            status.code = launch(args[1])
+            status.code = launch(args[1], worker)
+        worker.close()
         return status.code
     from podman_sd.cli import main as cli_main
 

@@ -28,7 +28,7 @@ from podman_sd import syscalls as sc
 from podman_sd.errors import ManifestError, RuntimeSetupError
 from podman_sd.runtime import plan as plans
 from podman_sd.runtime import volumes
-from podman_sd.runtime.app import AppLaunch, StartedApp, spawn
+from podman_sd.runtime.app import AppLaunch, PendingApp, StartedApp, prepare, release
 from podman_sd.runtime.handover import hand_over
 from podman_sd.runtime.logs import LogRelay
 from podman_sd.runtime.namespaces import PodNamespaces
@@ -37,6 +37,7 @@ from podman_sd.runtime.supervise import SignalWakeup, SupervisedApp, Supervisor
 from podman_sd.systemd.journal import PRIORITY_ERR, PRIORITY_INFO, JournalWriter
 from podman_sd.systemd.notify import Notifier
 from podman_sd.systemd.scope_wait import wait_for_cgroup
+from podman_sd.systemd.worker import SystemdWorker
 
 if TYPE_CHECKING:
     from podman_sd.manifest import Pod
@@ -156,7 +157,9 @@ def app_launch(
 class PodStarter:
     """Starts the apps of one pod in their scopes, with their log streams."""
 
-    def __init__(self, plan: dict[str, Any], systemd: Systemd, writer: JournalWriter) -> None:
+    def __init__(
+        self, plan: dict[str, Any], systemd: Systemd | SystemdWorker, writer: JournalWriter
+    ) -> None:
         from podman_sd import names
 
         self.plan = plan
@@ -164,9 +167,10 @@ class PodStarter:
         self.writer = writer
         self.service = names.pod_service(plan["pod"])
 
-    def start(self, launch: AppLaunch, app: dict[str, Any]) -> tuple[SupervisedApp, list[Any]]:
+    def start(self, pending: PendingApp, app: dict[str, Any]) -> tuple[SupervisedApp, list[Any]]:
         from podman_sd.systemd.bus import ScopeSpec
 
+        launch = pending.launch
         scope = app["scope"]
         self.systemd.reset_failed(scope)
 
@@ -185,7 +189,7 @@ class PodStarter:
             )
             wait_for_cgroup(pid, scope)
 
-        started: StartedApp = spawn(launch, place)
+        started: StartedApp = release(pending, place)
         container_id = os.urandom(32).hex()
         fields: dict[str, str | int] = {
             "SYSLOG_IDENTIFIER": launch.name,
@@ -223,7 +227,7 @@ def run_init_containers(
     """Each init container runs to completion, in order, before any app."""
     for launch, app in launches:
         notifier.status(f"running init container {launch.name}")
-        supervised, _ = starter.start(launch, app)
+        supervised, _ = starter.start(prepare(launch), app)
         supervisor = Supervisor(plan["pod"], "Never", plan["grace"], notifier, wakeup)
         supervisor.add(supervised)
         supervisor.run()
@@ -248,7 +252,10 @@ def stop_started(
     supervisor.run()
 
 
-def launch(pod_name: str) -> int:
+def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> int:
+    """Start pod POD_NAME and become its supervisor (never returns on success).
+
+    SYSTEMD makes the D-Bus calls; by default a ``Systemd`` made here."""
     if not _POD_NAME.match(pod_name):
         raise ManifestError(f"{pod_name!r} is not a pod name (a DNS label: a-z, 0-9 and '-')")
     notifier = Notifier()
@@ -282,9 +289,22 @@ def launch(pod_name: str) -> int:
         )
         fds = tuple(namespaces.fds.values())
         writer = JournalWriter()
-        from podman_sd.systemd.bus import Systemd  # pydbus: the one heavy import left
+        launches = [(app_launch(pod_name, a, etc, sources, fds), a) for a in plan["apps"]]
+        pending: list[PendingApp] = []
 
-        systemd = Systemd()
+        @stack.callback
+        def abandon_unreleased() -> None:
+            for waiting in pending:
+                waiting.abandon()
+
+        if not plan["init"]:
+            # The apps build their root file systems while the D-Bus library
+            # loads (it costs more than everything else in a start).
+            pending = [prepare(launch) for launch, _ in launches]
+        if systemd is None:
+            from podman_sd.systemd.bus import Systemd
+
+            systemd = Systemd()
         systemd.set_unit_properties(plan["slice"], [tuple(p) for p in plan["slice_properties"]])
         starter = PodStarter(plan, systemd, writer)
         run_init_containers(
@@ -294,15 +314,16 @@ def launch(pod_name: str) -> int:
             wakeup,
             notifier,
         )
+        if not pending:
+            pending = [prepare(launch) for launch, _ in launches]
         apps: list[dict[str, Any]] = []
         inherit: list[int] = []
         started: list[SupervisedApp] = []
         try:
-            for app in plan["apps"]:
+            for (_, app), waiting in zip(launches, list(pending), strict=True):
                 notifier.status(f"starting app {app['launch']['name']}")
-                supervised, streams = starter.start(
-                    app_launch(pod_name, app, etc, sources, fds), app
-                )
+                pending.remove(waiting)
+                supervised, streams = starter.start(waiting, app)
                 started.append(supervised)
                 inherit.extend(fd for fd, _ in streams)
                 apps.append(
@@ -326,6 +347,8 @@ def launch(pod_name: str) -> int:
         "deadline_in": None if deadline is None else deadline - (time.monotonic() - started_at),
         "apps": apps,
     }
+    if isinstance(systemd, SystemdWorker):
+        systemd.close()  # no more D-Bus calls: let the worker go
     # Every app runs: tell systemd now, so `systemctl start` returns without
     # waiting for the supervisor's interpreter to start.
     notifier.notify(READY=1, STATUS=f"{len(apps)}/{len(apps)} apps running")

@@ -2,18 +2,22 @@
 
 The sequence (DESIGN.md, step 5) is:
 
-    launcher ── fork ──► child          waits on the "go" pipe
-    launcher: StartTransientUnit(scope, PIDs=[child]); wait until moved; "go"
-    child: join the pod's net/ipc/uts namespaces; unshare mount, pid, cgroup
+    launcher ── fork ──► child          joins the pod's net/ipc/uts namespaces,
+                                        unshares mount and pid
     child ── fork ──► app               PID 1 of the new pid namespace
     child: reports the app's pid and exits (the launcher, a subreaper,
            inherits the app)
-    app: overlay rootfs, /proc, /dev, /sys, pivot_root, user, capabilities,
-         no_new_privs, exec
+    app: overlay rootfs, /proc, /dev, /sys, volumes, pivot_root; "prepared";
+         then waits on the "go" pipe
+    launcher: StartTransientUnit(scope, PIDs=[app]); wait until moved; "go"
+    app: unshare the cgroup namespace (rooted at its scope now), user,
+         capabilities, no_new_privs, exec
 
-Because the child is in the scope before it forks, the app and everything it
-starts are in the scope too. Errors before exec travel back on the status
-pipe (closed by exec on success) so the launcher can report them in one line.
+The app builds its world while the launcher is still busy (loading the D-Bus
+library, creating other apps), but it runs nothing of the image before it is
+in its scope, so everything it starts is in the scope too. Errors before
+exec travel back on the status pipe (closed by exec on success) so the
+launcher can report them in one line.
 """
 
 from __future__ import annotations
@@ -84,8 +88,9 @@ def _close_other_fds(keep: int) -> None:
     os.closerange(keep + 1, 65536)
 
 
-def _become_app(launch: AppLaunch, status_w: int) -> None:
-    """In the app process (PID 1 of its namespace): set up and exec."""
+def _build_world(launch: AppLaunch) -> tuple[int, int, tuple[int, ...]]:
+    """In the app process (PID 1 of its namespaces), before it is in its scope:
+    the root file system, /proc, /dev, /sys, volumes, pivot_root, the user."""
     root = launch.mountpoint
     rootfs.make_mounts_private()
     upper, work = launch.upper, launch.work
@@ -110,6 +115,19 @@ def _become_app(launch: AppLaunch, status_w: int) -> None:
             f"runAsNonRoot is set but the app would run as root (user {launch.user!r})"
         )
     os.chdir(launch.working_dir or "/")
+    return uid, gid, groups
+
+
+def _become_app(launch: AppLaunch, go_r: int, status_w: int) -> None:
+    uid, gid, groups = _build_world(launch)
+    _report(status_w, "prepared\n")
+    # Nothing runs before the launcher has put us into our scope.
+    if os.read(go_r, 1) != b"g":
+        os._exit(1)  # the launcher gave up (its scope request failed)
+    os.close(go_r)
+    # Now rooted at the scope: the app sees only its own cgroup.
+    sc.unshare(sc.CLONE_NEWCGROUP)
+    rootfs.mount_cgroup(Path("/"))
     caps.limit_bounding_set(launch.capabilities)
     os.setgroups(sorted({*groups, *launch.supplementary_groups}))
     os.setgid(gid)
@@ -136,29 +154,60 @@ def _become_app(launch: AppLaunch, status_w: int) -> None:
 
 
 def _child(launch: AppLaunch, go_r: int, status_w: int, stdout_w: int, stderr_w: int) -> None:
-    """In the forked child: wait for the scope, enter namespaces, fork the app."""
-    if os.read(go_r, 1) != b"g":
-        os._exit(1)  # the launcher gave up (scope creation failed)
+    """In the forked child: enter the pod's namespaces, fork the app."""
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(stdout_w, 1)
     os.dup2(stderr_w, 2)
     for fd in launch.namespace_fds:
         sc.setns(fd, 0)
-    sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID | sc.CLONE_NEWCGROUP)
+    sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID)
     pid = os.fork()
     if pid:
         _report(status_w, f"pid {pid}\n")
         os._exit(0)
     try:
-        _become_app(launch, status_w)
+        _become_app(launch, go_r, status_w)
     except BaseException as err:
         _report(status_w, f"error {_describe(err)}\n")
     os._exit(127)
 
 
-def spawn(launch: AppLaunch, place_in_scope: Callable[[int], None]) -> StartedApp:
-    """Start LAUNCH; PLACE_IN_SCOPE(pid) must move pid into the app's scope."""
+@dataclass
+class PendingApp:
+    """An app whose world is being built; it waits for its scope to exec."""
+
+    launch: AppLaunch
+    pid: int
+    go: int
+    status: int
+    stdout: int
+    stderr: int
+    # The app's "prepared" (or "error ...") line, if it came before the pid.
+    early: str = ""
+
+    def abandon(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        for fd in (self.go, self.status, self.stdout, self.stderr):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _read_line(fd: int) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+def prepare(launch: AppLaunch) -> PendingApp:
+    """Fork the app; it builds its root while the launcher talks to systemd."""
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     stdout_r, stdout_w = os.pipe2(os.O_CLOEXEC)
@@ -166,42 +215,58 @@ def spawn(launch: AppLaunch, place_in_scope: Callable[[int], None]) -> StartedAp
     pid = os.fork()
     if pid == 0:
         try:
+            os.close(go_w)  # so that the launcher's death reads as end of file
+            os.close(status_r)
             _child(launch, go_r, status_w, stdout_w, stderr_w)
         except BaseException as err:
             _report(status_w, f"error {_describe(err)}\n")
         os._exit(127)
     for fd in (go_r, status_w, stdout_w, stderr_w):
         os.close(fd)
+    # The child's "pid N" and the app's first line race each other.
+    early = ""
+    line = _read_line(status_r)
+    if line and not line.startswith("pid "):
+        early, line = line, _read_line(status_r)
+    os.waitpid(pid, 0)  # the intermediate child exits at once
+    kind, _, value = line.partition(" ")
+    if kind != "pid":
+        for fd in (go_w, status_r, stdout_r, stderr_r):
+            os.close(fd)
+        why = (early or line).partition(" ")[2]
+        raise RuntimeSetupError(f"app {launch.name}: {why or 'the app process did not start'}")
+    return PendingApp(launch, int(value), go_w, status_r, stdout_r, stderr_r, early)
+
+
+def release(pending: PendingApp, place_in_scope: Callable[[int], None]) -> StartedApp:
+    """Put the prepared app into its scope (PLACE_IN_SCOPE(pid)), then let it exec."""
+    launch = pending.launch
+    prepared = pending.early or _read_line(pending.status)
+    if prepared != "prepared":
+        pending.abandon()
+        raise RuntimeSetupError(f"app {launch.name}: {prepared.partition(' ')[2] or 'it died'}")
     try:
-        try:
-            place_in_scope(pid)
-        except BaseException:
-            os.kill(pid, signal.SIGKILL)
-            raise
-        os.write(go_w, b"g")
-        os.close(go_w)
-        go_w = -1
-        report = _read_all(status_r).decode(errors="replace")
-    finally:
-        if go_w >= 0:
-            os.close(go_w)
-        os.close(status_r)
-        os.waitpid(pid, 0)
-    app_pid = 0
-    for line in report.splitlines():
-        kind, _, value = line.partition(" ")
-        if kind == "pid":
-            app_pid = int(value)
-        elif kind == "error":
-            os.close(stdout_r)
-            os.close(stderr_r)
-            if app_pid:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(app_pid, 0)
-            raise RuntimeSetupError(f"app {launch.name}: {value}")
-    if not app_pid:
-        raise RuntimeSetupError(f"app {launch.name}: the app process did not start")
-    return StartedApp(launch, app_pid, stdout_r, stderr_r, time.monotonic())
+        place_in_scope(pending.pid)
+    except BaseException:
+        pending.abandon()
+        raise
+    os.write(pending.go, b"g")
+    os.close(pending.go)
+    # End of file: exec succeeded (the pipe is close-on-exec); else one line.
+    report = _read_all(pending.status).decode(errors="replace").strip()
+    os.close(pending.status)
+    if report:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pending.pid, 0)
+        os.close(pending.stdout)
+        os.close(pending.stderr)
+        raise RuntimeSetupError(f"app {launch.name}: {report.partition(' ')[2]}")
+    return StartedApp(launch, pending.pid, pending.stdout, pending.stderr, time.monotonic())
+
+
+def spawn(launch: AppLaunch, place_in_scope: Callable[[int], None]) -> StartedApp:
+    """Start LAUNCH; PLACE_IN_SCOPE(pid) must move pid into the app's scope."""
+    return release(prepare(launch), place_in_scope)
 
 
 def _read_all(fd: int) -> bytes:

@@ -138,10 +138,19 @@ def mount_sys(root: Path) -> None:
     sys_dir = resolve_in_root(root, "sys")
     ensure_dir(sys_dir)
     sc.mount("sysfs", sys_dir, "sysfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
-    # After unsharing the cgroup namespace inside the app's scope, a cgroup2
-    # mount shows that scope as its root and nothing of the host above it.
+
+
+def mount_cgroup(root: Path) -> None:
+    """Read-only cgroup2 at /sys/fs/cgroup. Called after unsharing the cgroup
+    namespace inside the app's scope: the mount shows that scope as its root
+    and nothing of the host above it."""
     with contextlib.suppress(OSError):
-        sc.mount("cgroup2", sys_dir / "fs/cgroup", "cgroup2", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
+        sc.mount(
+            "cgroup2",
+            resolve_in_root(root, "/sys/fs/cgroup"),
+            "cgroup2",
+            sc.MS_RDONLY | NOSUID_NODEV_NOEXEC,
+        )
 
 
 def protect_paths(root: Path) -> None:
