@@ -19,21 +19,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 from podman_sd import paths
 from podman_sd.cli_errors import handle_errors
 from podman_sd.errors import ImageError
 from podman_sd.fetch.auth import AuthFile, load_auth_file, read_auth_stream
-from podman_sd.fetch.oci_archive import OCIArchiveSource
 from podman_sd.fetch.oci_layout import OCILayoutSource
 from podman_sd.fetch.pull import Progress, pull
 from podman_sd.fetch.registries import RegistriesConf, candidates, load_registries_conf
-from podman_sd.fetch.registry import RegistrySource
 from podman_sd.fetch.source import ImageSource
 from podman_sd.image.reference import ImageRef, Transport
 from podman_sd.image.store import ImageRecord, Store
 from podman_sd.trust.verify import default_signature_source, describe, policy_verifier
+
+if TYPE_CHECKING:
+    from podman_sd.trust.source import SigstoreSource
 
 
 @contextlib.contextmanager
@@ -43,8 +44,13 @@ def source_for(
     if ref.transport is Transport.OCI:
         yield OCILayoutSource(ref)
     elif ref.transport is Transport.OCI_ARCHIVE:
+        from podman_sd.fetch.oci_archive import OCIArchiveSource
+
         yield OCIArchiveSource(ref)
     else:
+        # requests is imported only for registries (tens of milliseconds).
+        from podman_sd.fetch.registry import RegistrySource
+
         conf = conf or load_registries_conf()
         with RegistrySource(ref, conf, auth or load_auth_file()) as source:
             yield source
@@ -116,7 +122,9 @@ def pull_reference(
             with source_for(ref, conf, auth) as source:
                 # Registry sources also carry cosign attachments; every
                 # source gets the lookaside stores for GPG signatures.
-                sigstore = source if isinstance(source, RegistrySource) else None
+                sigstore = (
+                    cast("SigstoreSource", source) if ref.transport is Transport.DOCKER else None
+                )
                 verify = policy_verifier(default_signature_source(sigstore))
                 return pull(source, store, str(ref), verify, progress=progress)
         except ImageError as err:

@@ -16,8 +16,6 @@ from typing import Any
 
 from podman_sd.errors import PodmanSdError, TrustError
 from podman_sd.image.reference import ImageRef, parse_reference
-from podman_sd.trust.gpg import gpg_verifier
-from podman_sd.trust.lookaside import LookasideSignatures, load_registries_d
 from podman_sd.trust.payload import (
     SIMPLE_SIGNING_TYPE,
     PayloadError,
@@ -34,7 +32,6 @@ from podman_sd.trust.policy import (
     SigstoreSigned,
     load_policy,
 )
-from podman_sd.trust.sigstore import load_public_key, verify_sigstore
 from podman_sd.trust.source import CombinedSource, NoSignatures, SignatureSource, SigstoreSource
 
 # fetch.pull.Verifier, spelled out so this package does not import the fetcher.
@@ -91,6 +88,10 @@ class _Check:
         return self.refuse(req, f"no valid {kind} signature: {'; '.join(reasons)}")
 
     def _sigstore(self, req: SigstoreSigned) -> dict[str, Any]:
+        # Imported when needed: cryptography is slow to load, and most pulls
+        # under a plain policy never check a signature.
+        from podman_sd.trust.sigstore import load_public_key, verify_sigstore
+
         keys = [load_public_key(k.read(), k.describe()) for k in req.keys]
         reasons = []
         for index, sig in enumerate(self.signatures.sigstore_signatures(self.digest), start=1):
@@ -104,6 +105,8 @@ class _Check:
         raise self._no_valid(req, "sigstore", reasons)
 
     def _signed_by(self, req: SignedBy) -> dict[str, Any]:
+        from podman_sd.trust.gpg import gpg_verifier
+
         signatures = self.signatures.simple_signatures(self.ref, self.digest)
         if not signatures:
             raise self._no_valid(req, "GPG simple-signing", [])
@@ -190,9 +193,21 @@ class _Cached:
         return self._simple[manifest_digest]
 
 
+class _LazyLookaside:
+    """The lookaside stores, configured on first use: reading registries.d
+    (YAML) is wasted on pulls that no signedBy requirement covers."""
+
+    def simple_signatures(self, reference: ImageRef, manifest_digest: str) -> list[bytes]:
+        from podman_sd.trust.lookaside import LookasideSignatures, load_registries_d
+
+        return LookasideSignatures(load_registries_d()).simple_signatures(
+            reference, manifest_digest
+        )
+
+
 def default_signature_source(sigstore: SigstoreSource | None = None) -> SignatureSource:
     """SIGSTORE's cosign attachments (e.g. the registry client) plus the lookaside stores."""
-    return CombinedSource(sigstore or NoSignatures(), LookasideSignatures(load_registries_d()))
+    return CombinedSource(sigstore or NoSignatures(), _LazyLookaside())
 
 
 def policy_verifier(
