@@ -2,7 +2,8 @@
 
 Boots a test host (root needed), starts Debian's docker-registry with TLS and
 basic auth inside it, pushes the image with skopeo, then prints the wall
-time of ``podman-sd image pull`` (the sandboxed helper included) next to
+time of ``podman-sd image pull --no-unpack`` (the sandboxed helper included;
+unpacking is measured by ``bench.pull_unpack``) next to
 ``skopeo copy docker://… oci:DIR`` of the same image, and their ratio.
 
     sudo .venv/bin/python -m bench.pull [--layers 5] [--layer-mb 40] [--runs 3]
@@ -55,7 +56,9 @@ def main() -> None:
         ours, theirs = [], []
         for _ in range(args.runs):
             host.run("rm", "-rf", "/var/lib/podman-sd/blobs", "/var/lib/podman-sd/images.json")
-            ours.append(timed(host, "podman-sd", "image", "pull", f"{BASIC}/big:latest"))
+            ours.append(
+                timed(host, "podman-sd", "image", "pull", "--no-unpack", f"{BASIC}/big:latest")
+            )
             host.run("rm", "-rf", "/srv/skopeo-out")
             skopeo = ["skopeo", "copy", "--quiet", "--src-cert-dir=/srv/tls/certs"]
             skopeo += [f"--src-creds={USER}:{PASSWORD}", f"docker://{BASIC}/big:latest"]

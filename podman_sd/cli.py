@@ -60,7 +60,8 @@ def cmd_image_pull(args: argparse.Namespace) -> int:
     record = pull_with_helper(args.reference)
     # Unpack now, not at the first start: rkt learned that rendering at run
     # time makes every first start slow.
-    ensure_unpacked(_store(), record)
+    if not args.no_unpack:
+        ensure_unpacked(_store(), record)
     print(record.manifest_digest)
     return 0
 
@@ -262,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
         "pull", aliases=["import"], help="fetch and verify an image (also oci:, oci-archive:)"
     )
     pull.add_argument("reference")
+    pull.add_argument(
+        "--no-unpack", action="store_true", help="only fetch and verify; unpack at the first start"
+    )
     pull.set_defaults(handler=cmd_image_pull)
     render = image_verbs.add_parser("render", help="write an image's flattened rootfs into DIR")
     render.add_argument("reference")
