@@ -137,6 +137,12 @@ def app_launch(
         upper, work = app_dir / "upper", app_dir / "work"
         upper.mkdir(parents=True)
         work.mkdir()
+    # Kubernetes' termination message: the app may write why it ended; the
+    # supervisor puts it in the journal and in `podman-sd status`.
+    termination_log = mountpoint.parent / "termination-log"
+    termination_log.touch()
+    termination_log.chmod(0o666)  # writable whatever user the app runs as
+    message = volumes.VolumeMount(termination_log, app["termination_message_path"], False)
     launch = dict(app["launch"])
     return AppLaunch(
         **{
@@ -149,7 +155,7 @@ def app_launch(
         upper=upper,
         work=work,
         mountpoint=mountpoint,
-        mounts=(*etc, *volumes.app_mounts(app["mounts"], sources)),
+        mounts=(*etc, message, *volumes.app_mounts(app["mounts"], sources)),
         namespace_fds=namespace_fds,
     )
 
@@ -215,6 +221,7 @@ class PodStarter:
                 "container_id": container_id,
                 # For `image prune`: these layers are in use while the pod runs.
                 "layers": [layer.name for layer in launch.layers],
+                "termination_log": str(launch.mountpoint.parent / "termination-log"),
             },
         )
         return supervised, streams

@@ -157,6 +157,7 @@ def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
             ],
             "scope_properties": list(limits.resource_properties(container.resources)),
             "scope": names.app_scope(pod.name, container.name),
+            "termination_message_path": container.termination_message_path,
         }
 
     volumes = []

@@ -159,11 +159,26 @@ class Supervisor:
             app.exit_code = exit_code_of(status)
             self.last_exit = f"{app.name} exited {app.exit_code}"
             log(f"app {app.name} exited with status {app.exit_code}")
+            self._read_termination_message(app)
             self._after_exit(app)
             changed = True
         if changed:
             self.notifier.status(self.status_text())
             self.on_change(list(self.apps.values()))
+
+    def _read_termination_message(self, app: SupervisedApp) -> None:
+        path = app.info.get("termination_log")
+        if not path:
+            return
+        try:
+            with open(path, "rb") as file:
+                # Kubernetes keeps at most 4096 bytes of it.
+                message = file.read(4096).decode(errors="replace").strip()
+        except OSError:
+            return
+        if message:
+            app.info["termination_message"] = message
+            log(f"app {app.name} termination message: {message}")
 
     def _after_exit(self, app: SupervisedApp) -> None:
         if self.stopping_since is not None:
@@ -298,6 +313,12 @@ def supervise_plan(plan: dict[str, Any]) -> int:
 
 
 def main(plan_fd: int) -> int:
+    # Show as "podman-sd" in ps and the journal's _COMM, not "python3".
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write("podman-sd")
+    except OSError:
+        pass
     with os.fdopen(plan_fd, "rb") as plan_file:
         plan = marshal.load(plan_file)  # builtin, unlike json (which pulls in re)
     return supervise_plan(plan)

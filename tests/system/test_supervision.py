@@ -223,3 +223,11 @@ def test_a_hundred_thousand_log_lines_all_reach_the_journal(host: TestHost) -> N
         assert len(entry["CONTAINER_ID_FULL"]) == 64
         assert entry["IMAGE_NAME"] == IMAGE
     host.run("systemctl", "stop", "pod@chatty")
+
+
+def test_termination_message_reaches_the_journal_and_status(host: TestHost) -> None:
+    script = "echo 'disk full on /data' > /dev/termination-log; exit 2"
+    write_pod(host, "lastwords", one_app_pod("lastwords", script, policy="Never"))
+    host.run("systemctl", "start", "pod@lastwords", check=False)
+    assert wait_for(lambda: state(host, "lastwords") == "failed")
+    assert "app app termination message: disk full on /data" in messages(host, "pod@lastwords")
