@@ -5,6 +5,7 @@
     podman-sd list [--json]
     podman-sd image pull|import|list|inspect|rm|prune|render|mount|umount ...
     podman-sd trust show|set ...
+    podman-sd exec|enter POD APP [-- COMMAND...]
     podman-sd launch NAME       (the main process of pod@NAME.service)
     podman-sd cleanup NAME      (its ExecStopPost=)
 
@@ -170,6 +171,13 @@ def cmd_image_umount(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exec(args: argparse.Namespace) -> int:
+    from podman_sd.runtime.execin import exec_in_app
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return exec_in_app(args.pod, args.app, command or ["/bin/sh"])
+
+
 def cmd_trust_show(args: argparse.Namespace) -> int:
     from podman_sd.trust.cmd import run_trust_show
 
@@ -291,6 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
     remove = image_verbs.add_parser("rm", help="remove an image's reference")
     remove.add_argument("reference")
     remove.set_defaults(handler=cmd_image_rm)
+    exec_ = verbs.add_parser(
+        "exec",
+        aliases=["enter"],
+        help="run a command (default /bin/sh) in a running app, with its namespaces, "
+        "scope, user and capabilities",
+    )
+    exec_.add_argument("pod")
+    exec_.add_argument("app")
+    exec_.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
+    exec_.set_defaults(handler=cmd_exec)
+
     trust = verbs.add_parser("trust", help="show or change the image trust policy")
     trust_verbs = trust.add_subparsers(dest="trust_verb", required=True, metavar="VERB")
     show = trust_verbs.add_parser("show", help="show the policy")

@@ -79,6 +79,10 @@ class Systemd:
             # does systemd kill the scope itself.
             ("Before", v("as", [spec.bound_to])),
             ("CollectMode", v("s", "inactive-or-failed")),
+            # Delegated, as podman's and docker's container scopes are: it is
+            # what lets `podman-sd exec` attach a process to the running
+            # scope (AttachProcessesToUnit refuses other units).
+            ("Delegate", v("b", True)),
             ("TimeoutStopUSec", v("t", spec.stop_timeout_usec)),
             ("KillSignal", v("i", spec.kill_signal)),
             *((name, v(sig, value)) for name, sig, value in spec.properties),
@@ -111,6 +115,13 @@ class Systemd:
             return {prop: getattr(unit, prop) for prop in properties}
         except Exception as err:
             raise SystemdError(f"cannot read {name}: {_describe(err)}") from None
+
+    def attach_to_unit(self, name: str, pids: Sequence[int]) -> None:
+        """Move PIDS into the running unit NAME (a scope), as `podman-sd exec` does."""
+        try:
+            self._manager.AttachProcessesToUnit(name, "", list(pids))
+        except Exception as err:
+            raise SystemdError(f"cannot attach to {name}: {_describe(err)}") from None
 
     def reset_failed(self, name: str) -> None:
         try:

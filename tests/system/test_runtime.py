@@ -219,6 +219,38 @@ def test_status_reports_apps_and_images(host: TestHost) -> None:
     assert "multi" in listing and "active" in listing
 
 
+def test_exec_gets_exactly_what_the_app_has(host: TestHost) -> None:
+    web, sidecar = app_pid(host, "multi", "web"), app_pid(host, "multi", "sidecar")
+    out = host.run(
+        "podman-sd", "exec", "multi", "web", "--", "sh", "-c",
+        "grep -E '^(Uid|Gid|CapEff|CapBnd|NoNewPrivs):' /proc/self/status; "
+        "cat /proc/self/cgroup; pwd; echo $MESSAGE; "
+        "cat /etc/hostname",
+    ).stdout  # fmt: skip
+    assert "Uid:\t1000\t1000\t1000\t1000" in out
+    assert f"CapEff:\t{status_field(host, web, 'CapEff')}" in out
+    assert f"CapBnd:\t{status_field(host, web, 'CapBnd')}" in out
+    assert "NoNewPrivs:\t1" in out
+    # At the root of the app's cgroup namespace: inside the app's scope.
+    assert "0::/\n" in out
+    assert "/srv/www\nhello world\nmultihost\n" in out
+    # (A process that changed its uid may not read its own /proc/self/ns:
+    # the root sidecar shows the namespaces.)
+    script = "grep CapEff /proc/self/status; for n in net mnt pid; do readlink /proc/self/ns/$n; done"
+    out = host.run("podman-sd", "exec", "multi", "sidecar", "--", "sh", "-c", script).stdout
+    fields = out.split()
+    assert fields[1] == status_field(host, sidecar, "CapEff")
+    assert fields[2:] == [ns(host, sidecar, kind) for kind in ("net", "mnt", "pid")]
+    assert (
+        host.run(
+            "podman-sd", "exec", "multi", "web", "--", "sh", "-c", "exit 3", check=False
+        ).returncode
+        == 3
+    )
+    missing = host.run("podman-sd", "exec", "multi", "nope", "--", "true", check=False)
+    assert missing.returncode != 0 and "has no app 'nope'" in missing.stderr
+
+
 def test_stop_removes_empty_dirs_and_keeps_host_paths(host: TestHost) -> None:
     host.run("systemctl", "stop", "pod@multi")
     assert host.run("test", "-e", "/var/lib/podman-sd/pods/multi", check=False).returncode != 0
