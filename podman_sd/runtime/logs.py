@@ -35,11 +35,16 @@ class LogRelay:
         if not data:
             self.flush()
             return False
-        data = self._pending + data
+        if self._pending:
+            data = self._pending + data
         lines = data.split(b"\n")
         self._pending = lines.pop()
+        send_line, fields = self.writer.send_line, self.fields
         for line in lines:
-            self._send(line)
+            if len(line) > LINE_MAX:
+                self._send(line)
+            else:
+                send_line(fields, line)
         while len(self._pending) > LINE_MAX:
             self.writer.send(self._pending[:LINE_MAX], self.fields + _PARTIAL)
             self._pending = self._pending[LINE_MAX:]

@@ -16,6 +16,9 @@ class FakeWriter:
     def send(self, message: bytes, fields: bytes) -> None:
         self.sent.append((message, fields))
 
+    def send_line(self, fields: bytes, line: bytes) -> None:
+        self.sent.append((line, fields))
+
 
 def relay_all(data: bytes) -> list[tuple[bytes, bytes]]:
     read_fd, write_fd = os.pipe()
