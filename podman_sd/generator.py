@@ -19,13 +19,14 @@ elsewhere, for tests) that validates, it writes the drop-in
   ``After=`` + ``Wants=`` on ``pod@db.service`` and ``pod@cache.service``;
   ``podman-sd.io/requires`` gives ``After=`` + ``Requires=``.
 
-Starting at boot. ``systemctl enable pod@NAME`` cannot work for configuration
-that a generator owns (the same holds for Podman's Quadlet), so the manifest
-says it: ``podman-sd.io/wanted-by: multi-user.target`` (a comma-separated list
-of units; ``podman-sd.io/required-by`` likewise) makes the generator create
+Starting at boot. ``pod@.service`` is a template with an ``[Install]``
+section, so ``systemctl enable pod@NAME`` works as for any template instance.
+The manifest can also say it, so that dropping the file in is enough:
+``podman-sd.io/wanted-by: multi-user.target`` (a comma-separated list of
+units; ``podman-sd.io/required-by`` likewise) makes the generator create
 ``NORMAL_DIR/multi-user.target.wants/pod@NAME.service``, a link to the
-installed ``pod@.service`` template. Without the annotation (the default) a pod
-starts only when asked to (``systemctl start pod@NAME``) or as a dependency.
+installed ``pod@.service`` template. Without either, a pod starts only when
+asked to (``systemctl start pod@NAME``) or as a dependency.
 
 A manifest with errors gets no drop-in and no links; its errors go to
 stderr, and at boot also to the kernel log (/dev/kmsg), both of which end in
