@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tests.system.registry_setup import BASIC, PASSWORD, USER, push, start_registries
 from tests.testhost import TestHost
@@ -33,6 +35,18 @@ umoci gc --layout "$layout"
 """
 
 
+@contextmanager
+def big_image_host(layers: int, layer_mb: int) -> Iterator[TestHost]:
+    """A test host whose registry holds BASIC/big:latest, LAYERS layers of random data."""
+    with TestHost(boot_timeout=30) as host:
+        host.install_project()
+        start_registries(host)
+        accept_unsigned(host, BASIC)
+        host.run("/bin/sh", "-ec", BUILD, "build", str(layers), str(layer_mb), timeout=600)
+        push(host, "oci:/srv/images/big:big", f"{BASIC}/big:latest", f"{USER}:{PASSWORD}")
+        yield host
+
+
 def timed(host: TestHost, *argv: str) -> float:
     started = time.monotonic()
     host.run(*argv, timeout=600)
@@ -45,14 +59,7 @@ def main() -> None:
     parser.add_argument("--layer-mb", type=int, default=40)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    with TestHost(boot_timeout=30) as host:
-        host.install_project()
-        start_registries(host)
-        accept_unsigned(host, BASIC)
-        host.run(
-            "/bin/sh", "-ec", BUILD, "build", str(args.layers), str(args.layer_mb), timeout=600
-        )
-        push(host, "oci:/srv/images/big:big", f"{BASIC}/big:latest", f"{USER}:{PASSWORD}")
+    with big_image_host(args.layers, args.layer_mb) as host:
         ours, theirs = [], []
         for _ in range(args.runs):
             host.run("rm", "-rf", "/var/lib/podman-sd/blobs", "/var/lib/podman-sd/images.json")

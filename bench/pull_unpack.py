@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from bench.pull import BUILD, timed
-from tests.system.registry_setup import BASIC, PASSWORD, USER, push, start_registries
-from tests.testhost import TestHost
-from tests.testhost.images import accept_unsigned
+from bench.pull import big_image_host, timed
+from tests.system.registry_setup import BASIC, PASSWORD, USER
 
 
 def main() -> None:
@@ -24,14 +22,7 @@ def main() -> None:
     parser.add_argument("--layer-mb", type=int, default=40)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    with TestHost(boot_timeout=30) as host:
-        host.install_project()
-        start_registries(host)
-        accept_unsigned(host, BASIC)
-        host.run(
-            "/bin/sh", "-ec", BUILD, "build", str(args.layers), str(args.layer_mb), timeout=600
-        )
-        push(host, "oci:/srv/images/big:big", f"{BASIC}/big:latest", f"{USER}:{PASSWORD}")
+    with big_image_host(args.layers, args.layer_mb) as host:
         ours, theirs = [], []
         for _ in range(args.runs):
             host.run(

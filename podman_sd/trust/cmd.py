@@ -14,14 +14,13 @@ never sees half a policy and an edit never leaves one we cannot enforce.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from podman_sd.errors import PolicyError
 from podman_sd.image.reference import Transport
+from podman_sd.image.store import atomic_write
 from podman_sd.trust.gpg import dearmor
 from podman_sd.trust.policy import (
     MAX_POLICY_SIZE,
@@ -79,7 +78,8 @@ def run_trust_set(
         transports.setdefault(transport, {})[name] = [requirement]
     # Validate exactly what is written (scope syntax, keys, everything).
     parse_policy(json.loads(json.dumps(doc)), f"{path} (after the edit)")
-    _write_atomically(path, json.dumps(doc, indent=4) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, (json.dumps(doc, indent=4) + "\n").encode(), 0o644)
     return 0
 
 
@@ -137,23 +137,3 @@ def _read_raw(path: Path) -> dict[str, Any]:
     parse_policy(doc, str(path))
     assert isinstance(doc, dict)
     return doc
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -15,7 +15,7 @@ from typing import Any
 
 from podman_sd.errors import ImageError
 from podman_sd.image.reference import DIGEST_RE, ImageRef, Transport, parse_reference
-from podman_sd.trust.policy import IdentityType, SignedIdentity
+from podman_sd.trust.policy import IdentityType, SignedIdentity, no_duplicate_keys
 
 SIMPLE_SIGNING_TYPE = "atomic container signature"
 COSIGN_TYPE = "cosign container image signature"
@@ -87,18 +87,9 @@ def _string(value: Any, where: str) -> str:
     return value
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in doc:
-            raise ValueError(f"duplicate key {key!r}")
-        doc[key] = value
-    return doc
-
-
 def parse_claims(data: bytes, expected_type: str) -> Claims:
     try:
-        doc = json.loads(data, object_pairs_hook=_no_duplicates)
+        doc = json.loads(data, object_pairs_hook=no_duplicate_keys)
     except (ValueError, UnicodeDecodeError):
         raise PayloadError("the signed payload is not a JSON signature document") from None
     if not isinstance(doc, dict) or "critical" not in doc or set(doc) - {"critical", "optional"}:

@@ -239,7 +239,9 @@ def _kind(value: Any) -> str:
     )
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A json ``object_pairs_hook`` refusing duplicate keys: two readers of
+    a policy or a signature payload must never disagree about a value."""
     doc: dict[str, Any] = {}
     for key, value in pairs:
         if key in doc:
@@ -251,7 +253,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def loads_json(text: bytes, where: str) -> Any:
     """JSON with duplicate keys refused (two readers must never disagree)."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        return json.loads(text, object_pairs_hook=no_duplicate_keys)
     except (ValueError, UnicodeDecodeError) as err:
         raise PolicyError(f"{where}: not valid JSON: {err}") from None
 
