@@ -236,7 +236,9 @@ def test_exec_gets_exactly_what_the_app_has(host: TestHost) -> None:
     assert "/srv/www\nhello world\nmultihost\n" in out
     # (A process that changed its uid may not read its own /proc/self/ns:
     # the root sidecar shows the namespaces.)
-    script = "grep CapEff /proc/self/status; for n in net mnt pid; do readlink /proc/self/ns/$n; done"
+    script = (
+        "grep CapEff /proc/self/status; for n in net mnt pid; do readlink /proc/self/ns/$n; done"
+    )
     out = host.run("podman-sd", "exec", "multi", "sidecar", "--", "sh", "-c", script).stdout
     fields = out.split()
     assert fields[1] == status_field(host, sidecar, "CapEff")
