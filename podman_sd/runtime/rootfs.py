@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,21 +49,37 @@ def make_mounts_private() -> None:
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
 
 
+# overlayfs stacks at most this many lower layers (OVL_MAX_STACK).
+MAX_LAYERS = 500
+
+
 def mount_image(layers: Sequence[Path], upper: Path, work: Path, target: Path) -> None:
-    """Stack LAYERS (bottom first) under the writable UPPER on TARGET."""
+    """Stack LAYERS (bottom first) under the writable UPPER on TARGET.
+
+    mount(2) takes at most one page of options: with layer directories named
+    by their 64-digit diff ids, about 60 layers would fill it. So each layer
+    gets a short symlink ("0", "1", ...) in a directory beside TARGET, and the
+    option names those, relative to it: up to overlayfs' own limit of 500."""
     if not layers:
         raise OSError(0, "the image has no layers", str(target))
-    # overlayfs wants the top layer first. Naming layers relative to their
-    # common parent keeps the option string short enough for many layers
-    # (mount(2) takes at most one page of options).
-    parent = layers[0].parent
-    if all(layer.parent == parent for layer in layers):
-        os.chdir(parent)
-        lower = ":".join(layer.name for layer in reversed(layers))
-    else:
-        lower = ":".join(str(layer) for layer in reversed(layers))
-    sc.mount("overlay", target, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
-    os.chdir("/")
+    if len(layers) > MAX_LAYERS:
+        raise OSError(
+            0, f"the image has {len(layers)} layers; overlayfs stacks at most {MAX_LAYERS}"
+        )
+    links = target.parent / "lower"
+    shutil.rmtree(links, ignore_errors=True)
+    links.mkdir()
+    for index, layer in enumerate(layers):
+        os.symlink(layer, links / str(index))
+    # overlayfs wants the top layer first.
+    lower = ":".join(str(index) for index in reversed(range(len(layers))))
+    os.chdir(links)
+    try:
+        sc.mount(
+            "overlay", target, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}"
+        )
+    finally:
+        os.chdir("/")
 
 
 def scratch_upper(scratch: Path) -> tuple[Path, Path]:
