@@ -23,7 +23,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ from podman_sd.image.spec import (
     INDEX_TYPES,
     MAX_DOCUMENT_SIZE,
     Descriptor,
+    ImageConfig,
     document_media_type,
     host_platform,
     parse_config,
@@ -227,15 +228,19 @@ def pull(
     top_digest, descriptor, raw_manifest = resolve_manifest(source)
     verification = verify(reference, top_digest) if verify else {"policy": "none"}
     manifest = parse_manifest(raw_manifest, f"{what}: manifest")
-    raw_config = _collect(source, manifest.config, MAX_DOCUMENT_SIZE)
-    _check_digest(raw_config, manifest.config.digest, f"{what}: config")
-    config = parse_config(raw_config, f"{what}: config")
-    if len(config.diff_ids) != len(manifest.layers):
-        raise ImageError(
-            f"{what}: the config lists {len(config.diff_ids)} diff ids for {len(manifest.layers)} layers"
-        )
     cancel = threading.Event()
     added: list[str] = []
+
+    def fetch_config() -> tuple[bytes, ImageConfig]:
+        raw = _collect(source, manifest.config, MAX_DOCUMENT_SIZE)
+        _check_digest(raw, manifest.config.digest, f"{what}: config")
+        parsed = parse_config(raw, f"{what}: config")
+        if len(parsed.diff_ids) != len(manifest.layers):
+            raise ImageError(
+                f"{what}: the config lists {len(parsed.diff_ids)} diff ids "
+                f"for {len(manifest.layers)} layers"
+            )
+        return raw, parsed
 
     def fetch_layer(layer: Descriptor) -> None:
         if _commit(
@@ -251,17 +256,23 @@ def pull(
 
     with pulling(store) as pulls_fd:
         try:
-            if _commit(store, manifest.config.digest, lambda: (raw_config,), None, what):
-                added.append(manifest.config.digest)
             unique = list({layer.digest: layer for layer in manifest.layers}.values())
-            with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(unique)))) as pool:
-                futures = [pool.submit(fetch_layer, layer) for layer in unique]
+            # The config comes with the layers, not before them: with a
+            # registry that takes a while per request (auth, latency), one
+            # round trip less.
+            with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(unique) + 1))) as pool:
+                config_future = pool.submit(fetch_config)
+                futures: list[Future[Any]] = [config_future]
+                futures += [pool.submit(fetch_layer, layer) for layer in unique]
                 finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
                 if any(f.exception() is not None for f in finished):
                     cancel.set()
                 errors = [e for f in futures if (e := f.exception()) is not None]
             if errors:
                 raise next((e for e in errors if not isinstance(e, _Cancelled)), errors[0])
+            raw_config, config = config_future.result()
+            if _commit(store, manifest.config.digest, lambda: (raw_config,), None, what):
+                added.append(manifest.config.digest)
             if _commit(store, descriptor.digest, lambda: (raw_manifest,), None, what):
                 added.append(descriptor.digest)
         except BaseException:
