@@ -38,7 +38,7 @@ def layers_in_use() -> set[str]:
 def prune(store: Store) -> PruneResult:
     with store.layers_locked(), store.locked():
         images = store.images().values()
-        keep_layers = {layer.diff_id.removeprefix("sha256:") for i in images for layer in i.layers}
+        keep_layers = {path.name for image in images for path in store.layer_dirs(image)}
         keep_layers |= layers_in_use()
         keep_blobs = {
             digest.removeprefix("sha256:")

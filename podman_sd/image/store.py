@@ -61,6 +61,19 @@ class ImageRecord:
         )
 
 
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """The OCI image spec's ChainIDs: layer N's identity with all below it."""
+    chains: list[str] = []
+    for diff_id in diff_ids:
+        validate_digest(diff_id, "layer diff id")
+        if not chains:
+            chains.append(diff_id)
+        else:
+            text = f"{chains[-1]} {diff_id}".encode()
+            chains.append(f"sha256:{hashlib.sha256(text).hexdigest()}")
+    return chains
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -244,6 +257,15 @@ class Store:
 
     # -- unpacked layers ----------------------------------------------------
 
-    def layer_dir(self, diff_id: str) -> Path:
-        validate_digest(diff_id, "layer diff id")
-        return self.layers / diff_id.removeprefix("sha256:")
+    def layer_dirs(self, image: ImageRecord) -> tuple[Path, ...]:
+        """Where the image's layers are unpacked, bottom first.
+
+        Named by chain id, not diff id: a layer whose archive leaves out
+        parent directories takes their metadata from the layers below it, so
+        the same layer may unpack differently on another base. Layers shared
+        with the same base below (the case that matters) still share a
+        directory."""
+        return tuple(
+            self.layers / chain.removeprefix("sha256:")
+            for chain in chain_ids([layer.diff_id for layer in image.layers])
+        )

@@ -75,6 +75,7 @@ def unpack_layer(
     limits: UnpackLimits = DEFAULT_LIMITS,
     lower_dirs: Sequence[Path] = (),
     durable: bool = True,
+    report: dict[str, int] | None = None,
 ) -> str:
     """Unpack the layer blob read from ``src`` into ``dest``; return its diff ID.
 
@@ -91,6 +92,11 @@ def unpack_layer(
     them they are root-owned 0755. The result then depends on the parents: a
     store sharing layer directories between images should key them by chain
     ID when it passes ``lower_dirs``.
+
+    ``report``, if given, receives ``implied_directories``: how many
+    directories below the root the archive only implied. When that is 0 the
+    layer's tree does not depend on ``lower_dirs`` at all (the usual case for
+    images built by docker or buildah, which list every parent).
 
     With ``durable`` the data is flushed to disk (syncfs(2)) before the rename,
     so a crash never leaves a complete-looking but empty layer.
@@ -128,6 +134,9 @@ def unpack_layer(
             stack.callback(tree.close)
             lower = stack.enter_context(LowerView(lower_dirs))
             extractor = _Extractor(tree, limits, lower)
+            if report is not None:
+                report["implied_directories"] = 0
+                extractor.report = report
             try:
                 _extract_stream(stream, extractor, limits)
                 stream.drain()
@@ -264,6 +273,7 @@ class _Extractor:
         self.limits = limits
         self.lower = lower
         tree.on_create = self._implied_directory
+        self.report: dict[str, int] = {}
         self.current: str | None = None
         self.previous: str | None = None
         self._entries = 0
@@ -323,6 +333,8 @@ class _Extractor:
             os.fchmod(self.tree.root_fd, 0o755)
 
     def _implied_directory(self, parts: Parts, fd: int) -> None:
+        if parts:
+            self.report["implied_directories"] = self.report.get("implied_directories", 0) + 1
         meta = self.lower.directory(parts)
         if meta is not None:
             self._dirs[parts] = (os.fstat(fd).st_ino, meta)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from podman_sd.image.store import chain_ids
 from tests.system.podhelpers import app_pid, write_pod
 from tests.testhost import TestHost
 from tests.testhost.images import accept_unsigned, build_busybox_layout, derive_image
@@ -34,7 +35,14 @@ spec:
 @pytest.fixture(scope="module")
 def host(installed_host: TestHost) -> Iterator[TestHost]:
     build_busybox_layout(installed_host)
-    one = derive_image(installed_host, {"etc/app-name": "one", "srv/one-only": "1"}, "one")
+    # A file two levels below a directory the base owns: umoci's layer lists
+    # var/lib/app/data/ (changed) but leaves var/lib/app/ out, so unpacking
+    # must take that directory's owner and mode from the base layer.
+    one = derive_image(
+        installed_host,
+        {"etc/app-name": "one", "srv/one-only": "1", "var/lib/app/data/notes": "n"},
+        "one",
+    )
     two = derive_image(installed_host, {"etc/app-name": "two"}, "two")
     accept_unsigned(installed_host, "oci:/srv/images")
     write_pod(installed_host, "pair", PAIR.format(one=one, two=two))
@@ -46,8 +54,9 @@ def in_app(host: TestHost, pid: int, *argv: str, check: bool = True) -> str:
 
 
 def image_layers(host: TestHost, ref: str) -> list[str]:
+    """The chain ids of the image's layers, which name their directories."""
     record = json.loads(host.run("podman-sd", "image", "inspect", ref).stdout)
-    return [layer["diff_id"] for layer in record["layers"]]
+    return chain_ids([layer["diff_id"] for layer in record["layers"]])
 
 
 def test_shared_base_layers_are_unpacked_once(host: TestHost) -> None:
@@ -82,6 +91,12 @@ def test_each_app_sees_its_own_image_and_its_own_writes(host: TestHost) -> None:
     layers = image_layers(host, "oci:/srv/images/busybox:one")
     top = layers[-1].removeprefix("sha256:")
     assert host.run("cat", f"/var/lib/podman-sd/layers/sha256/{top}/etc/app-name").stdout == "one\n"
+
+
+def test_directories_a_layer_leaves_out_keep_their_owner(host: TestHost) -> None:
+    one = app_pid(host, "pair", "one")
+    assert in_app(host, one, "stat", "-c", "%u %g %a", "/var/lib/app") == "1000 1000 750\n"
+    assert in_app(host, one, "cat", "/var/lib/app/data/notes") == "n\n"
 
 
 def test_writes_are_gone_after_a_restart(host: TestHost) -> None:

@@ -20,6 +20,11 @@ for applet in $(/bin/busybox --list); do
 done
 printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
 printf 'root:x:0:\napp:x:1000:\nnobody:x:65534:\n' > "$root/etc/group"
+chown 1000:1000 "$root/home/app"
+chmod 0700 "$root/home/app"
+mkdir -p "$root/var/lib/app/data"
+chown -R 1000:1000 "$root/var/lib/app"
+chmod 0750 "$root/var/lib/app"
 umoci repack --image "$layout:$tag" "$bundle"
 umoci config --image "$layout:$tag" --config.cmd "$cmd" --config.env PATH=/bin
 rm -rf "$bundle"
