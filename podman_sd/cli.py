@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 def cmd_launch(args: argparse.Namespace) -> int:
     from podman_sd.launcher import launch
 
-    return launch(args.name)
+    launch(args.name)  # on success it becomes the supervisor and never returns
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         from podman_sd.launcher import launch
 
         with handle_errors("podman-sd") as status:
-            status.code = launch(args[1], worker)
+            launch(args[1], worker)  # on success it becomes the supervisor and never returns
         worker.close()
         return status.code
     from podman_sd.cli import main as cli_main

@@ -21,7 +21,7 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from podman_sd import paths
 from podman_sd import syscalls as sc
@@ -259,7 +259,7 @@ def stop_started(
     supervisor.run()
 
 
-def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> int:
+def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> NoReturn:
     """Start pod POD_NAME and become its supervisor (never returns on success).
 
     SYSTEMD makes the D-Bus calls; by default a ``Systemd`` made here."""
@@ -276,6 +276,23 @@ def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> int
     clean_stale_state(pod_name)
     # From here on a stop request must stop what was started, not kill us.
     wakeup = SignalWakeup()
+    try:
+        start_pod(pod_name, plan, notifier, wakeup, systemd, started_at)
+    except BaseException:
+        # Children exiting now must not write to a wake-up socket that is gone.
+        wakeup.close()
+        raise
+
+
+def start_pod(
+    pod_name: str,
+    plan: dict[str, Any],
+    notifier: Notifier,
+    wakeup: SignalWakeup,
+    systemd: Systemd | SystemdWorker | None,
+    started_at: float,
+) -> NoReturn:
+    """Namespaces, volumes, init containers, apps; then become the supervisor."""
     # Apps whose intermediate parent exits are re-parented to us, so we can
     # wait for them and see their exit status.
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)

@@ -204,3 +204,20 @@ _libc.syncfs.restype = ctypes.c_int
 def syncfs(fd: int) -> None:
     """Flush the file system holding FD only (sync(2) would flush every one)."""
     _check(_libc.syncfs(fd))
+
+
+_libc.capget.argtypes = [ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData)]
+_libc.capget.restype = ctypes.c_int
+
+
+def capget() -> tuple[int, int, int]:
+    """This thread's (effective, permitted, inheritable) sets as 64-bit masks."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data))
+    low, high = data[0], data[1]
+    return (
+        low.effective | high.effective << 32,
+        low.permitted | high.permitted << 32,
+        low.inheritable | high.inheritable << 32,
+    )

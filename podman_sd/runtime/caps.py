@@ -71,7 +71,10 @@ def limit_bounding_set(keep: frozenset[str]) -> None:
 
 
 def apply_process_caps(keep: frozenset[str]) -> None:
-    """Set effective, permitted and inheritable to KEEP; clear ambient."""
-    bits = mask(keep)
+    """Set effective, permitted and inheritable to KEEP (as far as this process
+    has them); clear ambient."""
+    # Nothing can be granted beyond what this process has: a machine may
+    # withhold some capabilities (CAP_SYS_RESOURCE in these containers).
+    bits = mask(keep) & sc.capget()[1]
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     sc.capset(bits, bits, bits)

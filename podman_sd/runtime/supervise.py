@@ -80,6 +80,13 @@ class SignalWakeup:
         # Signals blocked across the exec from the launcher arrive now.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
+    def close(self) -> None:
+        """Back to default signal handling (the launcher failed; it exits)."""
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
     def pending(self) -> list[int]:
         try:
             return list(self.reader.recv(4096))

@@ -72,26 +72,22 @@ def test_on_failure_restarts_only_failures(host: TestHost) -> None:
     host.run("systemctl", "start", "pod@okonce")
     assert wait_for(lambda: state(host, "okonce") == "inactive")
     assert unit_property(host, "pod@okonce.service", "NRestarts") == "0"
-    flag = "/var/lib/podman-sd-test-flag"
-    script = f"if [ -e {flag} ]; then echo second; exec sleep 1000; fi; touch {flag}; exit 1"
-    host.write_file("/etc/podman-sd/pods/failonce.yaml", "")
-    write_pod(
-        host,
-        "failonce",
+    # The first run leaves a flag in an emptyDir and fails; the restarted
+    # pod finds it: emptyDir content survives a restart of the pod's apps.
+    script = "if [ -e /data/flag ]; then echo second; exec sleep 1000; fi; touch /data/flag; exit 1"
+    manifest = (
         one_app_pod("failonce", script, policy="OnFailure")
-        .replace(
-            "    command:", "    volumeMounts: [{name: flag, mountPath: /var/lib}]\n    command:"
-        )
-        .replace(
-            "  containers:",
-            "  volumes:\n  - name: flag\n    hostPath: {path: /srv/flag, type: DirectoryOrCreate}\n  containers:",
-        ),
+        .replace("    command:", "    volumeMounts: [{name: data, mountPath: /data}]\n    command:")
+        .replace("  containers:", "  volumes:\n  - name: data\n    emptyDir: {}\n  containers:")
     )
+    write_pod(host, "failonce", manifest)
     host.run("systemctl", "start", "pod@failonce", check=False)
     assert wait_for(lambda: "second" in messages(host, "pod@failonce", "CONTAINER_NAME=app"))
     assert state(host, "failonce") == "active"
     assert unit_property(host, "pod@failonce.service", "NRestarts") == "1"
+    # A deliberate stop removes the pod, and with it the emptyDir.
     host.run("systemctl", "stop", "pod@failonce")
+    assert host.run("test", "-e", "/var/lib/podman-sd/pods/failonce", check=False).returncode != 0
 
 
 def test_never_does_not_restart(host: TestHost) -> None:
@@ -231,3 +227,20 @@ def test_termination_message_reaches_the_journal_and_status(host: TestHost) -> N
     host.run("systemctl", "start", "pod@lastwords", check=False)
     assert wait_for(lambda: state(host, "lastwords") == "failed")
     assert "app app termination message: disk full on /data" in messages(host, "pod@lastwords")
+
+
+def test_privileged_and_escalation_settings(host: TestHost) -> None:
+    manifest = one_app_pod("priv", "exec sleep 1000", grace=0).replace(
+        "    command:", "    securityContext: {privileged: true}\n    command:"
+    )
+    write_pod(host, "priv", manifest)
+    host.run("systemctl", "start", "pod@priv")
+    pid = app_pid(host, "priv", "app")
+    status = host.run("cat", f"/proc/{pid}/status").stdout
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    # Every capability the machine has (PID 1 holds them all; these machines
+    # withhold CAP_SYS_RESOURCE).
+    init = host.run("grep", "CapEff", "/proc/1/status").stdout.split()[1]
+    assert fields["CapEff"].strip() == init
+    assert fields["NoNewPrivs"].strip() == "0"
+    host.run("systemctl", "stop", "pod@priv")
