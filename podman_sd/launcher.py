@@ -14,6 +14,7 @@ on the path of every `systemctl start`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -391,3 +392,13 @@ def cleanup(pod_name: str) -> None:
     if os.environ.get("SERVICE_RESULT") not in (None, "success"):
         plans.forget(pod_name)
     clean_stale_state(pod_name, volumes_too=deliberate)
+    if _POD_NAME.match(pod_name):
+        # The pod's slice stays active after its last scope is gone (slices
+        # are not collected while active): stop it, so a stopped pod leaves
+        # no unit behind. Queued, not waited for.
+        from podman_sd import names
+        from podman_sd.errors import SystemdError
+        from podman_sd.systemd.bus import Systemd
+
+        with contextlib.suppress(SystemdError):
+            Systemd().stop_unit(names.pod_slice(pod_name))

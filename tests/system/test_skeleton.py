@@ -4,12 +4,12 @@ journal, and a clean stop."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.system.podhelpers import journal, overlay_mounts, wait_for
 from tests.testhost import TestHost
 from tests.testhost.images import accept_unsigned, build_busybox_layout
 
@@ -43,33 +43,12 @@ def host(installed_host: TestHost) -> Iterator[TestHost]:
     yield installed_host
 
 
-def journal(host: TestHost, unit: str) -> list[dict[str, str]]:
-    out = host.run("journalctl", "-u", unit, "-o", "json", "--no-pager").stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def wait_for(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
-
-
 def app_pids(host: TestHost, scope: str) -> list[int]:
     out = host.run("systemctl", "show", "-P", "ControlGroup", scope).stdout.strip()
     if not out:
         return []
     procs = host.run("cat", f"/sys/fs/cgroup{out}/cgroup.procs", check=False).stdout
     return [int(p) for p in procs.split()]
-
-
-def overlay_mounts(host: TestHost) -> list[str]:
-    """Overlay mounts in the test host other than its own root."""
-    lines = host.run("cat", "/proc/1/mountinfo").stdout.splitlines()
-    return [line for line in lines if " - overlay " in line and line.split()[4] != "/"]
 
 
 def test_hello_runs_in_a_scope_logs_to_the_journal_and_stops_cleanly(host: TestHost) -> None:
@@ -120,6 +99,12 @@ def test_hello_runs_in_a_scope_logs_to_the_journal_and_stops_cleanly(host: TestH
     assert app_pids(host, scope) == []
     assert overlay_mounts(host) == []
     assert host.run("ls", "/run/podman-sd/pods").stdout.strip() == ""
+    # No unit of the pod is left either: neither its scopes nor its slice.
+    assert wait_for(
+        lambda: (
+            host.run("systemctl", "list-units", "--no-legend", "pod-hello*").stdout.strip() == ""
+        )
+    )
 
 
 def test_invalid_yaml_fails_the_start_with_one_clear_line(host: TestHost) -> None:
@@ -158,3 +143,26 @@ def test_missing_image_fails_the_start_with_one_clear_line(host: TestHost) -> No
     assert any("/srv/images/nothing" in m and "error" in m for m in lines), lines
     assert not any("Traceback" in m for m in lines)
     assert host.run("systemctl", "list-units", "--no-legend", "pod-noimage*").stdout.strip() == ""
+
+
+def test_a_command_missing_from_the_image_fails_the_start_with_one_clear_line(
+    host: TestHost,
+) -> None:
+    manifest = HELLO.replace("name: hello", "name: nocmd").format(
+        image="oci:/srv/images/busybox:latest"
+    )
+    manifest = manifest.replace('command: ["/bin/sh", "-c"]', 'command: ["/bin/no-such-program"]')
+    host.write_file("/etc/podman-sd/pods/nocmd.yaml", manifest)
+    result = host.run("systemctl", "start", "pod@nocmd", check=False)
+    assert result.returncode != 0
+    lines = [
+        e["MESSAGE"]
+        for e in journal(host, "pod@nocmd")
+        if e.get("SYSLOG_IDENTIFIER") == "podman-sd"
+    ]
+    assert any(
+        "app greeter: /bin/no-such-program: no such file in the image" in m for m in lines
+    ), lines
+    assert not any("Traceback" in m or "Exception ignored" in m for m in lines), lines
+    assert host.run("systemctl", "list-units", "--no-legend", "pod-nocmd*").stdout.strip() == ""
+    assert host.run("ls", "/run/podman-sd/pods").stdout.strip() == ""
