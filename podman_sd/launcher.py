@@ -223,6 +223,8 @@ class PodStarter:
                 # For `image prune`: these layers are in use while the pod runs.
                 "layers": [layer.name for layer in launch.layers],
                 "termination_log": str(launch.mountpoint.parent / "termination-log"),
+                # How exec probes enter the app: `podman-sd exec POD APP`.
+                "exec_argv": [os.path.abspath(sys.argv[0]), "exec", launch.pod, launch.name],
             },
         )
         return supervised, streams
@@ -358,6 +360,7 @@ def start_pod(
                         "stop_signal": supervised.stop_signal,
                         "streams": streams,
                         "info": supervised.info,
+                        "probes": app["probes"],
                     }
                 )
         except BaseException:
@@ -375,8 +378,10 @@ def start_pod(
     if isinstance(systemd, SystemdWorker):
         systemd.close()  # no more D-Bus calls: let the worker go
     # Every app runs: tell systemd now, so `systemctl start` returns without
-    # waiting for the supervisor's interpreter to start.
-    notifier.notify(READY=1, STATUS=f"{len(apps)}/{len(apps)} apps running")
+    # waiting for the supervisor's interpreter to start. With readiness
+    # probes, the pod is ready when they pass: the supervisor says it then.
+    if not any("readiness" in app["probes"] for app in apps):
+        notifier.notify(READY=1, STATUS=f"{len(apps)}/{len(apps)} apps running")
     hand_over(handover, inherit)
 
 

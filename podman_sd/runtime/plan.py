@@ -27,7 +27,7 @@ from typing import Any
 
 from podman_sd import names, paths
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2  # bump when the plan's shape changes: old cached plans are ignored
 
 
 def signal_number(name: str | None) -> int:
@@ -103,6 +103,43 @@ def forget(pod: str) -> None:
 # -- compiling -------------------------------------------------------------------
 
 
+def _port(value: int | str, container: Any) -> int:
+    """A probe's port: a number, or the name of one of the container's ports."""
+    if isinstance(value, int):
+        return value
+    for port in container.ports:
+        if port.name == value:
+            return int(port.container_port)
+    raise ValueError(f"container {container.name}: no port named {value!r}")
+
+
+def _probe_plan(probe: Any, container: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "initial_delay": probe.initial_delay_seconds,
+        "period": probe.period_seconds,
+        "timeout": probe.timeout_seconds,
+        "success": probe.success_threshold,
+        "failure": probe.failure_threshold,
+    }
+    # The pod's address: it has loopback only (or the host's network).
+    if probe.exec is not None:
+        spec.update(kind="exec", command=list(probe.exec.command))
+    elif probe.http_get is not None:
+        action = probe.http_get
+        spec.update(
+            kind="http",
+            host=action.host or "127.0.0.1",
+            port=_port(action.port, container),
+            path=action.path,
+            scheme=action.scheme.value,
+            headers=[(h.name, h.value) for h in action.http_headers],
+        )
+    else:
+        action = probe.tcp_socket
+        spec.update(kind="tcp", host=action.host or "127.0.0.1", port=_port(action.port, container))
+    return spec
+
+
 def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
     """The plan of POD (a manifest.Pod) whose images PREPARED holds.
 
@@ -158,6 +195,15 @@ def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
             "scope_properties": list(limits.resource_properties(container.resources)),
             "scope": names.app_scope(pod.name, container.name),
             "termination_message_path": container.termination_message_path,
+            "probes": {
+                kind: _probe_plan(probe, container)
+                for kind, probe in (
+                    ("startup", container.startup_probe),
+                    ("liveness", container.liveness_probe),
+                    ("readiness", container.readiness_probe),
+                )
+                if probe is not None
+            },
         }
 
     volumes = []

@@ -23,6 +23,7 @@ import sys
 import time
 
 from podman_sd.exitcodes import EXIT_DEADLINE
+from podman_sd.runtime import probes
 from podman_sd.runtime.logs import LogRelay
 from podman_sd.systemd.journal import JournalWriter
 from podman_sd.systemd.notify import Notifier
@@ -134,6 +135,71 @@ class Supervisor:
         self.deadline_exceeded = False
         self.stop_requested = False
         self.last_exit = ""
+        self.probes: list[probes.Probe] = []
+        self.probe_pids: dict[int, probes.Probe] = {}
+        # Sent by the launcher unless readiness probes must pass first.
+        self.ready_sent = True
+
+    def add_probes(self, app: str, specs: dict[str, Any], started: float) -> None:
+        for kind in (probes.STARTUP, probes.LIVENESS, probes.READINESS):
+            if kind in specs:
+                self.probes.append(probes.Probe(app, kind, specs[kind], started))
+        if probes.READINESS in specs:
+            self.ready_sent = False
+
+    def _app_named(self, name: str) -> SupervisedApp | None:
+        return next((a for a in self.apps.values() if a.name == name), None)
+
+    def _ready_apps(self) -> tuple[int, int]:
+        """(ready, total): an app without a readiness probe counts as ready."""
+        waiting = {p.app for p in self.probes if p.kind == probes.READINESS and not p.passed}
+        running = [a for a in self.running() if a.name not in waiting]
+        return len(running), len(self.apps)
+
+    def _run_probes(self, now: float) -> None:
+        if self.stopping_since is not None:
+            return
+        started_ok = {p.app for p in self.probes if p.kind == probes.STARTUP and p.passed}
+        gated = {p.app for p in self.probes if p.kind == probes.STARTUP}
+        for probe in self.probes:
+            if probe.pid:
+                if now > probe.deadline:
+                    _kill(probe.pid, signal.SIGKILL)  # too slow: counts as a failure
+                continue
+            if probe.due > now:
+                continue
+            if probe.kind != probes.STARTUP and probe.app in gated - started_ok:
+                continue  # the startup probe has not passed yet
+            if probe.kind == probes.STARTUP and probe.passed:
+                continue  # a startup probe is done once it passed
+            app = self._app_named(probe.app)
+            if app is None or app.exit_code is not None:
+                continue
+            self.probe_pids[probe.start(app.pid, app.info["exec_argv"])] = probe
+
+    def _probe_finished(self, probe: probes.Probe, ok: bool) -> None:
+        verdict = probe.finished(ok, time.monotonic())
+        if verdict is None:
+            return
+        what = f"{probe.kind} probe of app {probe.app}"
+        if verdict == "failed":
+            log(f"{what} failed {probe.failures} times")
+            if probe.kind in (probes.STARTUP, probes.LIVENESS):
+                self.failed = True
+                self.begin_stop(f"{what} failed; the pod restarts")
+        else:
+            log(f"{what} passed")
+        if probe.kind == probes.READINESS:
+            ready, total = self._ready_apps()
+            if not self.ready_sent and ready == total:
+                self.ready_sent = True
+                self.notifier.notify(READY=1, STATUS=self.status_text())
+            else:
+                self.notifier.status(self.status_text())
+
+    def _next_probe_event(self, now: float) -> float:
+        times = [p.deadline if p.pid else p.due for p in self.probes]
+        return max(0.0, min(times) - now) if times else 60.0
 
     def add(self, app: SupervisedApp) -> None:
         self.apps[app.pid] = app
@@ -145,6 +211,9 @@ class Supervisor:
 
     def status_text(self) -> str:
         text = f"{len(self.running())}/{len(self.apps)} apps running"
+        if any(p.kind == probes.READINESS for p in self.probes):
+            ready, total = self._ready_apps()
+            text += f", {ready}/{total} ready"
         if self.stopping_since is not None:
             text = f"stopping: {text}"
         return f"{text}; last exit: {self.last_exit}" if self.last_exit else text
@@ -160,6 +229,10 @@ class Supervisor:
                 break
             if pid == 0:
                 break
+            probe = self.probe_pids.pop(pid, None)
+            if probe is not None:
+                self._probe_finished(probe, os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
+                continue
             app = self.apps.get(pid)
             if app is None:
                 continue  # an orphan re-parented to us (we are a subreaper)
@@ -203,6 +276,8 @@ class Supervisor:
             return
         self.stopping_since = time.monotonic()
         log(f"stopping pod {self.pod}: {why}")
+        for probe_pid in self.probe_pids:
+            _kill(probe_pid, signal.SIGKILL)
         for app in self.running():
             _kill(app.pid, app.stop_signal)
         self.notifier.status(self.status_text())
@@ -244,13 +319,15 @@ class Supervisor:
                 self._kill_remaining()
                 return 1.0
             return max(left, 0.0)
+        self._run_probes(now)
+        timeout = min(60.0, self._next_probe_event(now))
         if self.deadline is not None:
             if now >= self.deadline:
                 self.deadline_exceeded = True
                 self.begin_stop("activeDeadlineSeconds exceeded")
                 return 0.0
-            return min(self.deadline - now, 60.0)
-        return 60.0
+            timeout = min(timeout, self.deadline - now)
+        return timeout
 
     def run(self) -> int:
         """Supervise until every app has exited and its output is relayed."""
@@ -303,6 +380,7 @@ def supervise_plan(plan: dict[str, Any]) -> int:
         on_change=lambda apps: write_state(state_path, plan["pod"], apps),
         deadline=None if deadline is None else time.monotonic() + deadline,
     )
+    now = time.monotonic()
     for app in plan["apps"]:
         supervisor.add(
             SupervisedApp(
@@ -313,8 +391,10 @@ def supervise_plan(plan: dict[str, Any]) -> int:
                 info=app["info"],
             )
         )
+        supervisor.add_probes(app["name"], app.get("probes") or {}, now)
     write_state(state_path, plan["pod"], list(supervisor.apps.values()))
-    # READY=1 was sent by the launcher before the hand-over.
+    # READY=1 was sent by the launcher before the hand-over, unless
+    # readiness probes must pass first: then the supervisor sends it.
     notifier.status(supervisor.status_text())
     return supervisor.run()
 

@@ -1,0 +1,94 @@
+"""Probes in a booted systemd: readiness decides when `systemctl start`
+returns, a failing liveness probe restarts the pod."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.system.podhelpers import messages, unit_property, wait_for, write_pod
+from tests.testhost import TestHost
+from tests.testhost.images import accept_unsigned, build_busybox_layout
+
+pytestmark = pytest.mark.system
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  annotations: {{podman-sd.io/restart-sec: "0"}}
+spec:
+  restartPolicy: {policy}
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: app
+    image: oci:/srv/images/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, {script!r}]
+    ports: [{{name: web, containerPort: 8080}}]
+{probes}"""
+
+
+@pytest.fixture(scope="module")
+def host(installed_host: TestHost) -> Iterator[TestHost]:
+    build_busybox_layout(installed_host)
+    accept_unsigned(installed_host, "oci:/srv/images")
+    yield installed_host
+
+
+def test_exec_readiness_probe_holds_the_start_until_the_app_is_ready(host: TestHost) -> None:
+    probes = (
+        "    readinessProbe:\n      exec: {command: [cat, /tmp/ready]}\n      periodSeconds: 1\n"
+    )
+    script = "sleep 2; touch /tmp/ready; exec sleep 1000"
+    write_pod(
+        host,
+        "slowready",
+        POD.format(name="slowready", policy="Always", script=script, probes=probes),
+    )
+    started = time.monotonic()
+    host.run("systemctl", "start", "pod@slowready")
+    assert time.monotonic() - started >= 2.0
+    assert (
+        unit_property(host, "pod@slowready.service", "StatusText") == "1/1 apps running, 1/1 ready"
+    )
+    assert "readiness probe of app app passed" in messages(host, "pod@slowready")
+    host.run("systemctl", "stop", "pod@slowready")
+
+
+def test_http_readiness_probe_on_a_named_port(host: TestHost) -> None:
+    probes = (
+        "    readinessProbe:\n"
+        "      httpGet: {path: /index.html, port: web}\n"
+        "      periodSeconds: 1\n"
+    )
+    script = "mkdir -p /www; echo ok > /www/index.html; exec httpd -f -p 8080 -h /www"
+    write_pod(host, "web", POD.format(name="web", policy="Always", script=script, probes=probes))
+    host.run("systemctl", "start", "pod@web")
+    assert unit_property(host, "pod@web.service", "StatusText") == "1/1 apps running, 1/1 ready"
+    host.run("systemctl", "stop", "pod@web")
+
+
+def test_failing_liveness_probe_restarts_the_pod(host: TestHost) -> None:
+    probes = (
+        "    livenessProbe:\n"
+        "      tcpSocket: {port: 9999}\n"
+        "      periodSeconds: 1\n"
+        "      failureThreshold: 2\n"
+    )
+    write_pod(
+        host,
+        "sick",
+        POD.format(name="sick", policy="Always", script="exec sleep 1000", probes=probes),
+    )
+    host.run("systemctl", "start", "pod@sick")
+    assert wait_for(
+        lambda: unit_property(host, "pod@sick.service", "NRestarts") not in ("", "0"), timeout=20
+    )
+    lines = messages(host, "pod@sick")
+    assert "liveness probe of app app failed 2 times" in lines
+    assert any("the pod restarts" in m for m in lines)
+    host.run("systemctl", "stop", "pod@sick")
