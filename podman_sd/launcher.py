@@ -361,6 +361,7 @@ def start_pod(
                         "streams": streams,
                         "info": supervised.info,
                         "probes": app["probes"],
+                        "hooks": app["hooks"],
                     }
                 )
         except BaseException:
@@ -380,7 +381,7 @@ def start_pod(
     # Every app runs: tell systemd now, so `systemctl start` returns without
     # waiting for the supervisor's interpreter to start. With readiness
     # probes, the pod is ready when they pass: the supervisor says it then.
-    if not any("readiness" in app["probes"] for app in apps):
+    if not any("readiness" in app["probes"] or "postStart" in app["hooks"] for app in apps):
         notifier.notify(READY=1, STATUS=f"{len(apps)}/{len(apps)} apps running")
     hand_over(handover, inherit)
 

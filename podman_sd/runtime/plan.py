@@ -27,7 +27,7 @@ from typing import Any
 
 from podman_sd import names, paths
 
-PLAN_VERSION = 2  # bump when the plan's shape changes: old cached plans are ignored
+PLAN_VERSION = 3  # bump when the plan's shape changes: old cached plans are ignored
 
 
 def signal_number(name: str | None) -> int:
@@ -195,6 +195,14 @@ def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
             "scope_properties": list(limits.resource_properties(container.resources)),
             "scope": names.app_scope(pod.name, container.name),
             "termination_message_path": container.termination_message_path,
+            "hooks": {
+                name: list(handler.exec.command)
+                for name, handler in (
+                    ("postStart", container.lifecycle.post_start),
+                    ("preStop", container.lifecycle.pre_stop),
+                )
+                if handler is not None
+            },
             "probes": {
                 kind: _probe_plan(probe, container)
                 for kind, probe in (

@@ -57,16 +57,26 @@ def _http(spec: dict[str, Any], timeout: float) -> bool:
     return 200 <= status < 400
 
 
-def _child(spec: dict[str, Any], app_pid: int, exec_argv: list[str]) -> None:
-    """In the forked probe: exits 0 on success, 1 on failure."""
-    ok = False
-    try:
-        if spec["kind"] == "exec":
+def run_in_app(exec_argv: list[str], command: list[str]) -> int:
+    """Fork ``podman-sd exec POD APP -- COMMAND`` (for exec probes and
+    lifecycle hooks); returns its pid for the supervisor to reap."""
+    pid = os.fork()
+    if pid == 0:
+        try:
             null = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
             os.closerange(3, 65536)  # not the apps' log pipes, nor the journal
-            os.execv(exec_argv[0], [*exec_argv, "--", *spec["command"]])
+            os.execv(exec_argv[0], [*exec_argv, "--", *command])
+        finally:
+            os._exit(127)
+    return pid
+
+
+def _child(spec: dict[str, Any], app_pid: int) -> None:
+    """In the forked tcpSocket or httpGet probe: exits 0 on success, 1 on failure."""
+    ok = False
+    try:
         from podman_sd import syscalls as sc
 
         # Into the pod's network namespace, where "localhost" is the pod.
@@ -108,9 +118,12 @@ class Probe:
         self.deadline = 0.0
 
     def start(self, app_pid: int, exec_argv: list[str]) -> int:
-        pid = os.fork()
-        if pid == 0:
-            _child(self.spec, app_pid, exec_argv)
+        if self.spec["kind"] == "exec":
+            pid = run_in_app(exec_argv, self.spec["command"])
+        else:
+            pid = os.fork()
+            if pid == 0:
+                _child(self.spec, app_pid)
         self.pid = pid
         # An exec probe starts a whole podman-sd exec: give it a little more.
         slack = 2.0 if self.spec["kind"] == "exec" else 0.5

@@ -137,8 +137,48 @@ class Supervisor:
         self.last_exit = ""
         self.probes: list[probes.Probe] = []
         self.probe_pids: dict[int, probes.Probe] = {}
-        # Sent by the launcher unless readiness probes must pass first.
+        # Sent by the launcher unless readiness probes or postStart hooks
+        # must pass first.
         self.ready_sent = True
+        self.hooks: dict[str, dict[str, list[str]]] = {}  # app -> {"postStart": cmd, ...}
+        self.hook_pids: dict[int, tuple[str, str]] = {}  # pid -> (app, hook)
+        self.post_start_pending: set[str] = set()
+        self.pre_stop_waiting: dict[str, int] = {}  # app -> its stop signal, sent after preStop
+
+    def add_hooks(self, app: SupervisedApp, hooks: dict[str, list[str]]) -> None:
+        """Lifecycle hooks, run with `podman-sd exec` like exec probes. postStart
+        runs now and must succeed before the pod counts as ready (the app is
+        killed if it fails, as the kubelet does); preStop runs before the app's
+        stop signal, within the grace period."""
+        self.hooks[app.name] = hooks
+        if "postStart" in hooks:
+            pid = probes.run_in_app(app.info["exec_argv"], hooks["postStart"])
+            self.hook_pids[pid] = (app.name, "postStart")
+            self.post_start_pending.add(app.name)
+            self.ready_sent = False
+
+    def _hook_finished(self, app_name: str, hook: str, code: int) -> None:
+        app = self._app_named(app_name)
+        if hook == "postStart":
+            self.post_start_pending.discard(app_name)
+            if code != 0 and app is not None and app.exit_code is None:
+                log(f"postStart hook of app {app_name} failed with status {code}; killing the app")
+                _kill(app.pid, signal.SIGKILL)
+            self._maybe_ready()
+        else:
+            if code != 0:
+                log(f"preStop hook of app {app_name} failed with status {code}")
+            sig = self.pre_stop_waiting.pop(app_name, None)
+            if sig is not None and app is not None and app.exit_code is None:
+                _kill(app.pid, sig)
+
+    def _maybe_ready(self) -> None:
+        ready, total = self._ready_apps()
+        if not self.ready_sent and ready == total and not self.post_start_pending:
+            self.ready_sent = True
+            self.notifier.notify(READY=1, STATUS=self.status_text())
+        else:
+            self.notifier.status(self.status_text())
 
     def add_probes(self, app: str, specs: dict[str, Any], started: float) -> None:
         for kind in (probes.STARTUP, probes.LIVENESS, probes.READINESS):
@@ -190,12 +230,7 @@ class Supervisor:
         else:
             log(f"{what} passed")
         if probe.kind == probes.READINESS:
-            ready, total = self._ready_apps()
-            if not self.ready_sent and ready == total:
-                self.ready_sent = True
-                self.notifier.notify(READY=1, STATUS=self.status_text())
-            else:
-                self.notifier.status(self.status_text())
+            self._maybe_ready()
 
     def _next_probe_event(self, now: float) -> float:
         times = [p.deadline if p.pid else p.due for p in self.probes]
@@ -229,6 +264,10 @@ class Supervisor:
                 break
             if pid == 0:
                 break
+            hook = self.hook_pids.pop(pid, None)
+            if hook is not None:
+                self._hook_finished(*hook, exit_code_of(status))
+                continue
             probe = self.probe_pids.pop(pid, None)
             if probe is not None:
                 self._probe_finished(probe, os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
@@ -279,7 +318,13 @@ class Supervisor:
         for probe_pid in self.probe_pids:
             _kill(probe_pid, signal.SIGKILL)
         for app in self.running():
-            _kill(app.pid, app.stop_signal)
+            pre_stop = self.hooks.get(app.name, {}).get("preStop")
+            if pre_stop:
+                pid = probes.run_in_app(app.info["exec_argv"], pre_stop)
+                self.hook_pids[pid] = (app.name, "preStop")
+                self.pre_stop_waiting[app.name] = app.stop_signal
+            else:
+                _kill(app.pid, app.stop_signal)
         self.notifier.status(self.status_text())
 
     def _kill_remaining(self) -> None:
@@ -382,17 +427,20 @@ def supervise_plan(plan: dict[str, Any]) -> int:
     )
     now = time.monotonic()
     for app in plan["apps"]:
-        supervisor.add(
-            SupervisedApp(
-                name=app["name"],
-                pid=app["pid"],
-                stop_signal=app["stop_signal"],
-                relays=[LogRelay(writer, fd, fields) for fd, fields in app["streams"]],
-                info=app["info"],
-            )
+        supervised = SupervisedApp(
+            name=app["name"],
+            pid=app["pid"],
+            stop_signal=app["stop_signal"],
+            relays=[LogRelay(writer, fd, fields) for fd, fields in app["streams"]],
+            info=app["info"],
         )
+        supervisor.add(supervised)
         supervisor.add_probes(app["name"], app.get("probes") or {}, now)
+    # State first: the hooks run `podman-sd exec`, which finds the app there.
     write_state(state_path, plan["pod"], list(supervisor.apps.values()))
+    for app, supervised in zip(plan["apps"], supervisor.apps.values(), strict=True):
+        if app.get("hooks"):
+            supervisor.add_hooks(supervised, app["hooks"])
     # READY=1 was sent by the launcher before the hand-over, unless
     # readiness probes must pass first: then the supervisor sends it.
     notifier.status(supervisor.status_text())

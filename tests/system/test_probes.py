@@ -92,3 +92,46 @@ def test_failing_liveness_probe_restarts_the_pod(host: TestHost) -> None:
     assert "liveness probe of app app failed 2 times" in lines
     assert any("the pod restarts" in m for m in lines)
     host.run("systemctl", "stop", "pod@sick")
+
+
+def test_lifecycle_hooks(host: TestHost) -> None:
+    hooks = (
+        "    lifecycle:\n"
+        "      postStart: {exec: {command: [sh, -c, 'sleep 1; echo started > /tmp/hook']}}\n"
+        "      preStop: {exec: {command: [sh, -c, 'echo stopping > /proc/1/fd/1']}}\n"
+    )
+    # The app shows the postStart file once it appears, and traps SIGTERM to
+    # show that preStop ran before it.
+    script = (
+        "trap 'echo got TERM; exit 0' TERM; "
+        "while [ ! -e /tmp/hook ]; do sleep 0.1; done; cat /tmp/hook; "
+        "while :; do sleep 0.1; done"
+    )
+    manifest = POD.format(name="hooked", policy="Always", script=script, probes=hooks).replace(
+        "terminationGracePeriodSeconds: 0", "terminationGracePeriodSeconds: 10"
+    )
+    write_pod(host, "hooked", manifest)
+    started = time.monotonic()
+    host.run("systemctl", "start", "pod@hooked")
+    # READY=1 waited for postStart.
+    assert time.monotonic() - started >= 1.0
+    assert wait_for(lambda: "started" in messages(host, "pod@hooked", "CONTAINER_NAME=app"))
+    host.run("systemctl", "stop", "pod@hooked")
+    app_lines = messages(host, "pod@hooked", "CONTAINER_NAME=app")
+    assert app_lines[-2:] == ["stopping", "got TERM"]
+
+
+def test_failing_post_start_hook_kills_the_app(host: TestHost) -> None:
+    hooks = "    lifecycle:\n      postStart: {exec: {command: [sh, -c, 'exit 4']}}\n"
+    write_pod(
+        host,
+        "badhook",
+        POD.format(name="badhook", policy="Never", script="exec sleep 1000", probes=hooks),
+    )
+    host.run("systemctl", "start", "pod@badhook", check=False)
+    assert wait_for(
+        lambda: unit_property(host, "pod@badhook.service", "ActiveState") in ("failed", "inactive")
+    )
+    assert "postStart hook of app app failed with status 4; killing the app" in messages(
+        host, "pod@badhook"
+    )
