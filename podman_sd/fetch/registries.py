@@ -93,13 +93,6 @@ class RegistriesConf:
             out.append((Endpoint(host, endpoint.insecure), repository))
         return tuple(out)
 
-    def is_insecure(self, host: str) -> bool:
-        for entry in self.registries:
-            for endpoint in (*entry.mirrors, Endpoint(entry.location, entry.insecure)):
-                if endpoint.host == host and endpoint.insecure:
-                    return True
-        return False
-
 
 def _bool(value: Any, where: str) -> bool:
     if not isinstance(value, bool):

@@ -532,9 +532,6 @@ class RegistrySource:
     def fetch_blob(self, descriptor: Descriptor) -> Iterator[bytes]:
         return self._client.blob_chunks(descriptor)
 
-    def registry_host(self) -> str:
-        return self._client.host
-
     def sigstore_signatures(self, manifest_digest: str) -> list[SigstoreSignature]:
         """The cosign signatures attached to MANIFEST_DIGEST; [] if there are none.
 

@@ -203,9 +203,6 @@ class Store:
         fsync_dir(final.parent)
         return final
 
-    def commit_blob_file(self, digest: str, source: BinaryIO, size: int | None = None) -> Path:
-        return self.commit_blob(digest, iter(lambda: source.read(CHUNK), b""), size)
-
     def clean_incoming(self) -> None:
         """Remove what crashed writers left; call with the lock held."""
         if self.incoming.is_dir():

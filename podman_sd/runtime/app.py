@@ -264,11 +264,6 @@ def release(pending: PendingApp, place_in_scope: Callable[[int], None]) -> Start
     return StartedApp(launch, pending.pid, pending.stdout, pending.stderr, time.monotonic())
 
 
-def spawn(launch: AppLaunch, place_in_scope: Callable[[int], None]) -> StartedApp:
-    """Start LAUNCH; PLACE_IN_SCOPE(pid) must move pid into the app's scope."""
-    return release(prepare(launch), place_in_scope)
-
-
 def _read_all(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 4096):
