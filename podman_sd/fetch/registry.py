@@ -449,6 +449,9 @@ def _short(err: BaseException) -> str:
     match = re.search(r"\((?:Caused by )?\w+\((.*)\)\)\s*$", text)
     if match:
         text = match.group(1)
+    # urllib3 puts the connection object's repr in front: "<...HTTPSConnection
+    # object at 0x7f...>: Failed to establish a new connection: ...".
+    text = re.sub(r"<[\w.]+ object at 0x[0-9a-f]+>: ", "", text).strip("'\" ")
     return " ".join(text.split())[:300]
 
 
