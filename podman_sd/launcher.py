@@ -32,7 +32,7 @@ from podman_sd.runtime import volumes
 from podman_sd.runtime.app import AppLaunch, PendingApp, StartedApp, prepare, release
 from podman_sd.runtime.handover import hand_over
 from podman_sd.runtime.logs import LogRelay
-from podman_sd.runtime.namespaces import PodNamespaces
+from podman_sd.runtime.namespaces import PodNamespaces, start_pause
 from podman_sd.runtime.podfiles import write_pod_files
 from podman_sd.runtime.supervise import SignalWakeup, SupervisedApp, Supervisor
 from podman_sd.systemd.journal import PRIORITY_ERR, PRIORITY_INFO, JournalWriter
@@ -125,6 +125,7 @@ def app_launch(
     etc: tuple[volumes.VolumeMount, ...],
     sources: dict[str, Path],
     namespace_fds: tuple[int, ...],
+    own_pid_namespace: bool = True,
 ) -> AppLaunch:
     """The app's plan made concrete: its directories, mounts and namespaces."""
     name = app["launch"]["name"]
@@ -158,6 +159,7 @@ def app_launch(
         mountpoint=mountpoint,
         mounts=(*etc, message, *volumes.app_mounts(app["mounts"], sources)),
         namespace_fds=namespace_fds,
+        own_pid_namespace=own_pid_namespace,
     )
 
 
@@ -315,8 +317,14 @@ def start_pod(
             )
         )
         fds = tuple(namespaces.fds.values())
+        own_pid = plan["pid_namespace"] == "private"
+        if plan["pid_namespace"] == "shared":
+            pause = start_pause(sys.executable)
+            pid_ns = os.open(f"/proc/{pause}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            stack.callback(os.close, pid_ns)
+            fds = (*fds, pid_ns)
         writer = JournalWriter()
-        launches = [(app_launch(pod_name, a, etc, sources, fds), a) for a in plan["apps"]]
+        launches = [(app_launch(pod_name, a, etc, sources, fds, own_pid), a) for a in plan["apps"]]
         pending: list[PendingApp] = []
 
         @stack.callback
@@ -337,7 +345,7 @@ def start_pod(
         run_init_containers(
             plan,
             starter,
-            [(app_launch(pod_name, a, etc, sources, fds), a) for a in plan["init"]],
+            [(app_launch(pod_name, a, etc, sources, fds, own_pid), a) for a in plan["init"]],
             wakeup,
             notifier,
         )

@@ -57,6 +57,9 @@ class AppLaunch:
     mounts: tuple[VolumeMount, ...] = ()  # volumes and the pod's /etc files
     run_as_non_root: bool = False
     namespace_fds: tuple[int, ...] = ()  # pod namespaces to join (setns)
+    # Its own pid namespace, unless hostPID or shareProcessNamespace (then
+    # namespace_fds holds the pod's shared one, or the host's is kept).
+    own_pid_namespace: bool = True
     stop_signal: int = int(signal.SIGTERM)
     image: str = ""
 
@@ -161,7 +164,7 @@ def _child(launch: AppLaunch, go_r: int, status_w: int, stdout_w: int, stderr_w:
     os.dup2(stderr_w, 2)
     for fd in launch.namespace_fds:
         sc.setns(fd, 0)
-    sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID)
+    sc.unshare(sc.CLONE_NEWNS | (sc.CLONE_NEWPID if launch.own_pid_namespace else 0))
     pid = os.fork()
     if pid:
         _report(status_w, f"pid {pid}\n")

@@ -68,6 +68,54 @@ def bring_loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP) + b"\0" * 22)
 
 
+# PID 1 of a pod's shared pid namespace (shareProcessNamespace), like the
+# kubelet's pause container: it reaps orphans and waits to be killed with the
+# pod. A bare interpreter, named so that `ps` says what it is.
+PAUSE = """
+import os, signal
+with open("/proc/self/comm", "w") as comm:
+    comm.write("podman-sd-pause")
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+signal.signal(signal.SIGCHLD, lambda *_: None)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        signal.pause()
+"""
+
+
+def start_pause(python: str) -> int:
+    """Start the pod's pause process in a new pid namespace; returns its pid.
+
+    The caller must be a child subreaper: the intermediate child exits, and
+    the pause process (PID 1 of the new namespace) is re-parented to it."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(read_end)
+            sc.unshare(sc.CLONE_NEWPID)
+            pid = os.fork()
+            if pid == 0:
+                os.close(write_end)
+                null = os.open("/dev/null", os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.closerange(3, 65536)
+                os.execv(python, [python, "-I", "-S", "-c", PAUSE])
+            os.write(write_end, str(pid).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    data = os.read(read_end, 32)
+    os.close(read_end)
+    os.waitpid(child, 0)
+    if not data:
+        raise RuntimeSetupError("the pod's pause process did not start")
+    return int(data)
+
+
 class PodNamespaces:
     """Context manager holding the pod's namespaces; ``fds`` to pass to apps."""
 

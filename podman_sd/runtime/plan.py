@@ -27,7 +27,7 @@ from typing import Any
 
 from podman_sd import names, paths
 
-PLAN_VERSION = 3  # bump when the plan's shape changes: old cached plans are ignored
+PLAN_VERSION = 4  # bump when the plan's shape changes: old cached plans are ignored
 
 
 def signal_number(name: str | None) -> int:
@@ -240,6 +240,12 @@ def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
         "hostname": hostname,
         "host_network": spec.host_network,
         "host_ipc": spec.host_ipc,
+        # "private" (one per app), "shared" (shareProcessNamespace) or "host" (hostPID).
+        "pid_namespace": "host"
+        if spec.host_pid
+        else "shared"
+        if spec.share_process_namespace
+        else "private",
         "sysctls": [(s.name, s.value) for s in security.sysctls],
         "policy": spec.restart_policy.value,
         "grace": spec.termination_grace_period_seconds,
