@@ -244,3 +244,23 @@ def test_privileged_and_escalation_settings(host: TestHost) -> None:
     assert fields["CapEff"].strip() == init
     assert fields["NoNewPrivs"].strip() == "0"
     host.run("systemctl", "stop", "pod@priv")
+
+
+def test_a_failing_init_container_fails_the_start_with_its_exit_code(host: TestHost) -> None:
+    manifest = one_app_pod("initfail", "echo never", policy="Never").replace(
+        "  containers:",
+        "  initContainers:\n"
+        "  - name: setup\n"
+        f"    image: {IMAGE}\n"
+        "    imagePullPolicy: IfNotPresent\n"
+        "    command: [sh, -c, 'echo setting up; exit 5']\n"
+        "  containers:",
+    )
+    write_pod(host, "initfail", manifest)
+    assert host.run("systemctl", "start", "pod@initfail", check=False).returncode != 0
+    assert "init container setup failed with exit status 5" in unit_property(
+        host, "pod@initfail.service", "StatusText"
+    )
+    lines = messages(host, "pod@initfail")
+    assert "setting up" in lines and "never" not in lines
+    assert any("init container setup failed with exit status 5" in m for m in lines)
