@@ -85,7 +85,7 @@ def compile_from_manifest(pod_name: str, notifier: Notifier) -> dict[str, Any]:
     from podman_sd.image.store import Store
     from podman_sd.manifest import load_pod
 
-    key = plans.cache_key(pod_name)
+    key = plans.manifest_key(pod_name)
     manifest = paths.manifest_path(pod_name)
     if not manifest.exists():
         raise ManifestError(f"{manifest}: no such manifest (pod {pod_name!r})")
@@ -106,6 +106,7 @@ def compile_from_manifest(pod_name: str, notifier: Notifier) -> dict[str, Any]:
         raw = store.read_verified_blob(image.config_digest, MAX_DOCUMENT_SIZE)
         config = parse_config(raw, f"image {image.reference}: config")
         prepared[container.name] = Prepared(image, config, ensure_unpacked(store, image))
+    key += plans.images_key()
     plan = plans.compile_plan(pod, prepared)
     plans.save(pod_name, plan, key)
     return plan

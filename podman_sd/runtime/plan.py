@@ -54,13 +54,20 @@ def _stat_key(path: Path) -> tuple[int, int, int, int] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def manifest_key(pod: str) -> tuple[Any, ...]:
+    """The manifest's part of the key: taken BEFORE the manifest is read, so
+    that a manifest changed meanwhile can only make the saved key stale."""
+    return (PLAN_VERSION, _stat_key(paths.manifest_path(pod)), _stat_key(Path("/etc/resolv.conf")))
+
+
+def images_key() -> tuple[Any, ...]:
+    """The image index's part: taken after the images were pulled, so that
+    the pull a plan needed does not invalidate it at once."""
+    return (_stat_key(paths.state_dir() / "images.json"),)
+
+
 def cache_key(pod: str) -> tuple[Any, ...]:
-    return (
-        PLAN_VERSION,
-        _stat_key(paths.manifest_path(pod)),
-        _stat_key(paths.state_dir() / "images.json"),
-        _stat_key(Path("/etc/resolv.conf")),
-    )
+    return manifest_key(pod) + images_key()
 
 
 def plan_path(pod: str) -> Path:
