@@ -1,8 +1,8 @@
 """Replacing the launcher by a lean supervisor once the pod runs.
 
-The launcher needs YAML, pydbus and GLib to start a pod (about 30 MB
-resident); supervising needs none of them. So, once every app runs, the
-launcher execs a fresh interpreter (``-I -S``: no site packages) that runs
+Starting a pod can take YAML and the manifest model (compiling its plan),
+ctypes and the runtime modules; supervising needs none of them. So, once
+every app runs, the launcher execs a fresh interpreter (``-I -S``: no site packages) that runs
 only ``supervise.py``. Same PID, so systemd's MainPID, the notify socket
 and the subreaper role (kept across execve) stay; the apps' output pipes
 are inherited; the plan travels in a memfd, marshalled (the same

@@ -84,7 +84,7 @@ class TestHost:
         started = time.monotonic()
         self.cgroup.mkdir()
         self._booter = subprocess.Popen(
-            [sys.executable, "-m", "tests.testhost.boot", self.name, str(self.cgroup)],
+            [sys.executable, "-m", "tests.testhost.boot", self.name, str(self.cgroup), str(REPO)],
             cwd=REPO,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """Boot the machine's own systemd as PID 1 of a throwaway test host.
 
-Run as ``python3 -m tests.testhost.boot NAME CGROUP`` by ``TestHost``; it
+Run as ``python3 -m tests.testhost.boot NAME CGROUP REPO`` by ``TestHost``; it
 never returns while the test host runs. The recipe is DESIGN.md's "Test
 environment": the booting process sits in a fresh child cgroup, unshares the
 mount, pid, cgroup, uts, ipc and net namespaces, and forks PID 1 of the new pid
@@ -31,7 +31,7 @@ def _set_parent_death_signal() -> None:
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _build_root(name: str) -> Path:
+def _build_root(name: str, repo: Path) -> Path:
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     sc.mount("testhost", SCRATCH, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=0755")
     upper, work, root = SCRATCH / "upper", SCRATCH / "work", SCRATCH / "root"
@@ -53,6 +53,13 @@ def _build_root(name: str) -> Path:
     state.mkdir(parents=True, exist_ok=True)
     sc.mount("podman-sd-state", state, "tmpfs", sc.MS_NOSUID, "mode=0755")
     (root / "etc/hostname").write_text(f"{name}\n")
+    # The checkout must be visible inside (the tests `make install` from
+    # it). The overlay shows only the root file system: a checkout on
+    # another one (a tmpfs, a second disk) is bound in at the same path.
+    if os.stat(repo).st_dev != os.stat("/").st_dev:
+        inside = root / str(repo).lstrip("/")
+        inside.mkdir(parents=True, exist_ok=True)
+        sc.mount(repo, inside, None, sc.MS_BIND | sc.MS_REC)
     # pivot_root(".", ".") stacks the old root over the new one; detaching
     # it leaves no path back to the real root and needs no directory.
     os.chdir(root)
@@ -82,7 +89,7 @@ def main() -> None:
         sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
     _set_parent_death_signal()
     sc.sethostname(name)
-    _build_root(name)
+    _build_root(name, Path(sys.argv[3]))
     env = {
         "container": "podman-sd-test",
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
