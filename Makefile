@@ -11,6 +11,7 @@ BINDIR = $(PREFIX)/bin
 LIBDIR = $(PREFIX)/lib/podman-sd
 UNITDIR = $(PREFIX)/lib/systemd/system
 SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
+MANDIR = $(PREFIX)/share/man/man1
 GENERATORDIR = $(PREFIX)/lib/systemd/system-generators
 SYSCONFDIR ?= /etc
 PYTHON_SYSTEM = /usr/bin/python3
@@ -79,7 +80,8 @@ install:
 	chmod 0755 $(DESTDIR)$(GENERATORDIR)/podman-sd-generator
 	sed -e 's|@BINDIR@|$(BINDIR)|g' units/pod@.service.in > $(DESTDIR)$(UNITDIR)/pod@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pod@.service
-	install -d $(DESTDIR)$(SYSUSERSDIR)
+	install -d $(DESTDIR)$(MANDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 man/podman-sd.1 $(DESTDIR)$(MANDIR)/podman-sd.1
 	install -m 0644 packaging/podman-sd.sysusers $(DESTDIR)$(SYSUSERSDIR)/podman-sd.conf
 	[ -n "$(DESTDIR)" ] || systemd-sysusers $(SYSUSERSDIR)/podman-sd.conf
 	# The shipped trust policy rejects every image not explicitly trusted;
@@ -90,7 +92,7 @@ install:
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/podman-sd $(DESTDIR)$(BINDIR)/podman-sd-fetch
 	rm -f $(DESTDIR)$(GENERATORDIR)/podman-sd-generator $(DESTDIR)$(UNITDIR)/pod@.service
-	rm -f $(DESTDIR)$(SYSUSERSDIR)/podman-sd.conf
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/podman-sd.conf $(DESTDIR)$(MANDIR)/podman-sd.1
 	rm -rf $(DESTDIR)$(LIBDIR)
 
 clean:

@@ -15,6 +15,7 @@ INSTALLED = (
     "/usr/local/lib/systemd/system-generators/podman-sd-generator",
     "/usr/local/lib/sysusers.d/podman-sd.conf",
     "/usr/local/lib/podman-sd/podman_sd/__init__.py",
+    "/usr/local/share/man/man1/podman-sd.1",
 )
 
 
