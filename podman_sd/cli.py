@@ -6,6 +6,7 @@
     podman-sd image pull|import|list|inspect|rm|prune|render|mount|umount ...
     podman-sd trust show|set ...
     podman-sd exec|enter POD APP [-- COMMAND...]
+    podman-sd logs NAME [APP] [-f] [-n N]
     podman-sd launch NAME       (the main process of pod@NAME.service)
     podman-sd cleanup NAME      (its ExecStopPost=)
 
@@ -178,6 +179,21 @@ def cmd_exec(args: argparse.Namespace) -> int:
     return exec_in_app(args.pod, args.app, command or ["/bin/sh"])
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    """The apps' output from the journal (journald keeps it, not us): one app
+    as bare lines, or every app with its name in front of each line."""
+    import os
+
+    argv = ["journalctl", f"--unit=pod@{args.name}.service", "--no-pager"]
+    if args.app:
+        argv += ["--output=cat", f"CONTAINER_NAME={args.app}"]
+    else:
+        argv += ["--output=short", f"PODMAN_SD_POD={args.name}"]
+    argv += ["--follow"] if args.follow else []
+    argv += [f"--lines={args.tail}"] if args.tail is not None else ["--no-tail"]
+    os.execvp(argv[0], argv)
+
+
 def cmd_trust_show(args: argparse.Namespace) -> int:
     from podman_sd.trust.cmd import run_trust_show
 
@@ -299,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     remove = image_verbs.add_parser("rm", help="remove an image's reference")
     remove.add_argument("reference")
     remove.set_defaults(handler=cmd_image_rm)
+    logs = verbs.add_parser("logs", help="show a pod's output (all apps, or one) from the journal")
+    logs.add_argument("name")
+    logs.add_argument("app", nargs="?")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep showing new lines")
+    logs.add_argument("-n", "--tail", type=int, metavar="N", help="only the last N lines")
+    logs.set_defaults(handler=cmd_logs)
+
     exec_ = verbs.add_parser(
         "exec",
         aliases=["enter"],

@@ -89,6 +89,13 @@ def test_hello_runs_in_a_scope_logs_to_the_journal_and_stops_cleanly(host: TestH
     assert out["CONTAINER_ID"] == out["CONTAINER_ID_FULL"][:12]
     assert out["_SYSTEMD_UNIT"] == "pod@hello.service"
 
+    # `podman-sd logs` reads the same lines back.
+    assert (
+        host.run("podman-sd", "logs", "hello", "greeter").stdout
+        == "hello from podman-sd\nto stderr\n"
+    )
+    assert "greeter" in host.run("podman-sd", "logs", "-n", "1", "hello").stdout
+
     started = time.monotonic()
     host.run("systemctl", "stop", "pod@hello")
     # sh as PID 1 of its namespace ignores SIGTERM: it is killed after the
