@@ -53,12 +53,17 @@ def timed(host: TestHost, *argv: str) -> float:
     return time.monotonic() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def image_arguments(doc: str) -> argparse.Namespace:
+    """--layers, --layer-mb and --runs, shared by the pull benchmarks."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--layer-mb", type=int, default=40)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = image_arguments(__doc__)
     with big_image_host(args.layers, args.layer_mb) as host:
         ours, theirs = [], []
         for _ in range(args.runs):

@@ -10,18 +10,12 @@ the ratio. Goal: podman-sd at least 1.5x faster (ratio <= 0.67).
 
 from __future__ import annotations
 
-import argparse
-
-from bench.pull import big_image_host, timed
+from bench.pull import big_image_host, image_arguments, timed
 from tests.system.registry_setup import BASIC, PASSWORD, USER
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--layers", type=int, default=5)
-    parser.add_argument("--layer-mb", type=int, default=40)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = image_arguments(__doc__)
     with big_image_host(args.layers, args.layer_mb) as host:
         ours, theirs = [], []
         for _ in range(args.runs):
