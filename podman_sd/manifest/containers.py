@@ -248,14 +248,7 @@ def _ports(ctx: Context, f: Fields, host_network: bool) -> tuple[ContainerPort, 
         host_port = pf.integer("hostPort", 0, 65535) or None
         protocol = pf.choice("protocol", Protocol) or Protocol.TCP
         name = pf.text("name", check=port_name)
-        if name is not None:
-            if name in names:
-                ctx.error(
-                    pf.get("name") or node,
-                    pf.sub("name"),
-                    f"{show(name)} is a duplicate: port names must be unique in a container",
-                )
-            names.add(name)
+        pf.unique("name", name, names, "port names must be unique in a container")
         if host_network and host_port is not None and port is not None and host_port != port:
             ctx.error(
                 pf.get("hostPort") or node,

@@ -443,14 +443,7 @@ class _PodParser:
         if f is None:
             return None
         name = f.text("name", required=True, check=dns_label)
-        if name is not None:
-            if name in names:
-                ctx.error(
-                    f.get("name") or node,
-                    f.sub("name"),
-                    f"{show(name)} is a duplicate: volume names must be unique",
-                )
-            names.add(name)
+        f.unique("name", name, names, "volume names must be unique")
         sources = [
             k
             for k, (_, v) in f.node.value.items()

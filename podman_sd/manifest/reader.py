@@ -188,6 +188,16 @@ class Fields:
     def sub(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
+    def unique(self, key: str, value: str | None, seen: set[str], rule: str) -> None:
+        """Report VALUE (read from KEY) if SEEN has it already; then remember it."""
+        if value is None:
+            return
+        if value in seen:
+            self.ctx.error(
+                self.get(key) or self.node, self.sub(key), f"{show(value)} is a duplicate: {rule}"
+            )
+        seen.add(value)
+
     def get(self, key: str, required: bool = False) -> Node | None:
         """The value of ``key``; None when absent or null (Kubernetes treats
         an explicit null like an absent field)."""
