@@ -40,14 +40,19 @@ import pwd
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from podman_sd import paths
 from podman_sd.errors import CommandError, ImageError
 from podman_sd.image.reference import parse_reference
 from podman_sd.image.store import ImageRecord, Store
-from podman_sd.manifest.model import PullPolicy
 from podman_sd.run import run
 from podman_sd.systemd.notify import Notifier
+
+if TYPE_CHECKING:
+    # Only for the annotation: importing the manifest package (its parser,
+    # yaml) would cost `podman-sd image pull` tens of milliseconds.
+    from podman_sd.manifest.model import PullPolicy
 
 FETCH_USER = "podman-sd-fetch"
 # The same line as packaging/podman-sd.sysusers, for hosts where `make
@@ -250,6 +255,8 @@ def present_image(store: Store, image: str) -> ImageRecord | None:
 
 
 def ensure_image(store: Store, image: str, policy: PullPolicy) -> ImageRecord:
+    from podman_sd.manifest.model import PullPolicy
+
     present = present_image(store, image)
     if policy is PullPolicy.NEVER:
         if present is None:

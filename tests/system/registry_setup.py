@@ -28,13 +28,13 @@ USER, PASSWORD = "puller", "s3cret"
 TOKEN_USER, TOKEN_PASSWORD = "tokenuser", "tokenpass"
 
 
-def _pem_key(key: rsa.RSAPrivateKey) -> str:
+def key_pem(key: rsa.RSAPrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
 
 
-def _cert(
+def make_cert(
     subject: str,
     key: rsa.RSAPrivateKey,
     issuer: tuple[x509.Certificate, rsa.RSAPrivateKey] | None,
@@ -59,7 +59,7 @@ def _cert(
     return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
 
 
-def _pem(cert: x509.Certificate) -> str:
+def cert_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -146,9 +146,9 @@ def wait_for_port(host: TestHost, port: int, timeout: float = 20) -> None:
 def start_registries(host: TestHost) -> str:
     """Start both registries and the issuer; returns the CA's PEM."""
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca = _cert("podman-sd test CA", ca_key, None, ca=True)
+    ca = make_cert("podman-sd test CA", ca_key, None, ca=True)
     server_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    server = _cert(
+    server = make_cert(
         "127.0.0.1",
         server_key,
         (ca, ca_key),
@@ -156,16 +156,16 @@ def start_registries(host: TestHost) -> str:
         sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
     )
     token_ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    token_ca = _cert("token CA", token_ca_key, None, ca=True)
+    token_ca = make_cert("token CA", token_ca_key, None, ca=True)
     signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    signing = _cert("token signer", signing_key, (token_ca, token_ca_key), ca=False)
+    signing = make_cert("token signer", signing_key, (token_ca, token_ca_key), ca=False)
 
-    host.write_file("/srv/tls/ca.crt", _pem(ca))
-    host.write_file("/srv/tls/server.crt", _pem(server))
-    host.write_file("/srv/tls/server.key", _pem_key(server_key), mode=0o600)
-    host.write_file("/srv/token/root.crt", _pem(token_ca))
-    host.write_file("/srv/token/signing.crt", _pem(signing))
-    host.write_file("/srv/token/signing.key", _pem_key(signing_key), mode=0o600)
+    host.write_file("/srv/tls/ca.crt", cert_pem(ca))
+    host.write_file("/srv/tls/server.crt", cert_pem(server))
+    host.write_file("/srv/tls/server.key", key_pem(server_key), mode=0o600)
+    host.write_file("/srv/token/root.crt", cert_pem(token_ca))
+    host.write_file("/srv/token/signing.crt", cert_pem(signing))
+    host.write_file("/srv/token/signing.key", key_pem(signing_key), mode=0o600)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
@@ -199,8 +199,8 @@ def start_registries(host: TestHost) -> str:
         wait_for_port(host, port)
     # podman-sd's own configuration: the CA per host:port, and credentials.
     for hostport in (BASIC, TOKEN, ISSUER):
-        host.write_file(f"/etc/podman-sd/certs.d/{hostport}/ca.crt", _pem(ca))
-    host.write_file("/srv/tls/certs/ca.crt", _pem(ca))
+        host.write_file(f"/etc/podman-sd/certs.d/{hostport}/ca.crt", cert_pem(ca))
+    host.write_file("/srv/tls/certs/ca.crt", cert_pem(ca))
     host.write_file(
         "/etc/podman-sd/auth.json",
         json.dumps(
@@ -215,7 +215,7 @@ def start_registries(host: TestHost) -> str:
         ),
         mode=0o600,
     )
-    return _pem(ca)
+    return cert_pem(ca)
 
 
 def push(host: TestHost, source: str, dest: str, creds: str, *extra: str) -> None:
