@@ -1,0 +1,71 @@
+"""Floors of a pod start, for reading ``bench.start``'s ratio.
+
+Two Type=notify services measured with ``systemctl start`` next to the pod:
+
+- ``python-notify``: /usr/bin/python3 -I -S sends READY=1. The least any
+  Python launcher started by systemd can cost.
+- ``pydbus-scope``: python3 forks a child, loads pydbus, creates one
+  transient scope for the child with StartTransientUnit, waits until the
+  child is in it, sends READY=1. The least a Python launcher that puts an
+  app into its scope with pydbus (as issue 7 asks) can cost, with nothing
+  else of a pod (no namespaces, root file system, logs or supervisor).
+"""
+
+from __future__ import annotations
+
+from tests.testhost import TestHost
+
+PYTHON_NOTIFY = r"""
+import os, signal, socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(os.environ["NOTIFY_SOCKET"])
+s.send(b"READY=1")
+signal.pause()
+"""
+
+PYDBUS_SCOPE = r"""
+import os, signal, socket, time
+child = os.fork()
+if child == 0:
+    signal.pause()
+from gi.repository import GLib
+from pydbus import SystemBus
+manager = SystemBus().get("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+manager.StartTransientUnit("floor-app.scope", "fail", [
+    ("PIDs", GLib.Variant("au", [child])),
+    ("Slice", GLib.Variant("s", "floor.slice")),
+    ("BindsTo", GLib.Variant("as", ["floor-pydbus-scope.service"])),
+], [])
+while "/floor-app.scope\n" not in open(f"/proc/{child}/cgroup").read():
+    time.sleep(0.0005)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(os.environ["NOTIFY_SOCKET"])
+s.send(b"READY=1")
+os.waitpid(child, 0)
+"""
+
+UNIT = """\
+[Unit]
+StartLimitIntervalSec=0
+
+[Service]
+Type=notify
+NotifyAccess=all
+ExecStart=/usr/bin/python3 {flags} /srv/floors/{name}.py
+"""
+
+FLOORS = {"python-notify": ("-I -S", PYTHON_NOTIFY), "pydbus-scope": ("-I", PYDBUS_SCOPE)}
+
+
+def install_floors(host: TestHost) -> dict[str, tuple[list[str], list[str]]]:
+    """Install the floor services; returns (start, stop) commands per floor."""
+    commands = {}
+    for name, (flags, script) in FLOORS.items():
+        host.write_file(f"/srv/floors/{name}.py", script)
+        host.write_file(
+            f"/etc/systemd/system/floor-{name}.service", UNIT.format(flags=flags, name=name)
+        )
+        unit = f"floor-{name}.service"
+        commands[name] = (["systemctl", "start", unit], ["systemctl", "stop", unit])
+    host.run("systemctl", "daemon-reload")
+    return commands
