@@ -12,8 +12,11 @@ from tests.testhost import TestHost
 from tests.testhost.images import accept_unsigned, build_busybox_layout
 
 IMAGE = "oci:/srv/images/busybox:latest"
-# podman inside the test host: no cgroup manager of its own there, and hard
-# rlimits cannot be raised on these machines (DESIGN.md, "Test environment").
+# podman inside the test host. With cgroups, crun fails with "setrlimit
+# (RLIM_MEMLOCK): Operation not permitted" whatever --ulimit says (these
+# machines lack CAP_SYS_RESOURCE), so podman runs without: it creates no
+# scope, unlike podman-sd. Hard rlimits cannot be raised either
+# (DESIGN.md, "Test environment").
 PODMAN_RUN = ["podman", "run", "-d", "--cgroups=disabled", "--ulimit", "host", "--network=none"]
 
 # Runs argv N times inside the host and prints each wall time in seconds.

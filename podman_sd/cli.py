@@ -55,7 +55,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_image_pull(args: argparse.Namespace) -> int:
     from podman_sd.image.ensure import pull_with_helper
-    from podman_sd.image.layers import ensure_unpacked
 
     # As written: a short name is resolved by the helper through the
     # unqualified-search registries of registries.conf.
@@ -63,6 +62,8 @@ def cmd_image_pull(args: argparse.Namespace) -> int:
     # Unpack now, not at the first start: rkt learned that rendering at run
     # time makes every first start slow.
     if not args.no_unpack:
+        from podman_sd.image.layers import ensure_unpacked
+
         ensure_unpacked(_store(), record)
     print(record.manifest_digest)
     return 0
