@@ -9,6 +9,9 @@ Two Type=notify services measured with ``systemctl start`` next to the pod:
   child is in it, sends READY=1. The least a Python launcher that puts an
   app into its scope with pydbus (as issue 7 asks) can cost, with nothing
   else of a pod (no namespaces, root file system, logs or supervisor).
+- ``busctl-scope``: the same in python3 -I -S, with the D-Bus call made by
+  systemd's ``busctl`` instead of pydbus: what a start could cost if the
+  start path did not load pydbus (issue 7 asks for pydbus).
 """
 
 from __future__ import annotations
@@ -44,6 +47,25 @@ s.send(b"READY=1")
 os.waitpid(child, 0)
 """
 
+BUSCTL_SCOPE = r"""
+import os, signal, socket, subprocess, time
+child = os.fork()
+if child == 0:
+    signal.pause()
+subprocess.run([
+    "busctl", "call", "--quiet", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+    "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))",
+    "floor-app.scope", "fail", "3", "PIDs", "au", "1", str(child), "Slice", "s", "floor.slice",
+    "BindsTo", "as", "1", "floor-busctl-scope.service", "0",
+], check=True)
+while "/floor-app.scope\n" not in open(f"/proc/{child}/cgroup").read():
+    time.sleep(0.0005)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(os.environ["NOTIFY_SOCKET"])
+s.send(b"READY=1")
+os.waitpid(child, 0)
+"""
+
 UNIT = """\
 [Unit]
 StartLimitIntervalSec=0
@@ -54,7 +76,11 @@ NotifyAccess=all
 ExecStart=/usr/bin/python3 {flags} /srv/floors/{name}.py
 """
 
-FLOORS = {"python-notify": ("-I -S", PYTHON_NOTIFY), "pydbus-scope": ("-I", PYDBUS_SCOPE)}
+FLOORS = {
+    "python-notify": ("-I -S", PYTHON_NOTIFY),
+    "pydbus-scope": ("-I", PYDBUS_SCOPE),
+    "busctl-scope": ("-I -S", BUSCTL_SCOPE),
+}
 
 
 def install_floors(host: TestHost) -> dict[str, tuple[list[str], list[str]]]:
