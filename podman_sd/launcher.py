@@ -385,13 +385,13 @@ def start_pod(
         "deadline_in": None if deadline is None else deadline - (time.monotonic() - started_at),
         "apps": apps,
     }
-    if isinstance(systemd, SystemdWorker):
-        systemd.close()  # no more D-Bus calls: let the worker go
     # Every app runs: tell systemd now, so `systemctl start` returns without
     # waiting for the supervisor's interpreter to start. With readiness
     # probes, the pod is ready when they pass: the supervisor says it then.
     if not any("readiness" in app["probes"] or "postStart" in app["hooks"] for app in apps):
         notifier.notify(READY=1, STATUS=f"{len(apps)}/{len(apps)} apps running")
+    if isinstance(systemd, SystemdWorker):
+        systemd.close()  # no more D-Bus calls: let the worker go
     hand_over(handover, inherit)
 
 

@@ -53,22 +53,36 @@ def _read_exactly(fd: int, size: int) -> bytes:
 
 def _serve(requests: int, replies: int) -> None:
     """In the worker: answer calls until the launcher hangs up."""
-    from podman_sd.errors import SystemdError
+    from podman_sd.runtime.cgroup_warmup import CgroupWarmup
 
+    # The first app's move into its scope would wait for an RCU grace
+    # period in the kernel; pay it now, while pydbus loads (see there).
+    warmup = CgroupWarmup().start()
     systemd: Any = None
     failure = ""
     try:
-        from podman_sd.systemd.bus import ScopeSpec, Systemd
+        from podman_sd.systemd.bus import Systemd
 
         systemd = Systemd()
     except Exception as err:  # reported with the first call
         failure = f"cannot connect to systemd: {err}"
+    try:
+        _answer(requests, replies, systemd, failure)
+    finally:
+        warmup.stop()
+
+
+def _answer(requests: int, replies: int, systemd: Any, failure: str) -> None:
+    from podman_sd.errors import SystemdError
+
     while (request := _receive(requests)) is not None:
         method, args = request
         try:
             if failure:
                 raise SystemdError(failure)
             if method == "start_scope":
+                from podman_sd.systemd.bus import ScopeSpec
+
                 args = (ScopeSpec(**args[0]),)
             reply = ("ok", getattr(systemd, method)(*args))
         except Exception as err:
