@@ -182,7 +182,6 @@ class PodStarter:
 
         launch = pending.launch
         scope = app["scope"]
-        self.systemd.reset_failed(scope)
 
         def place(pid: int) -> None:
             self.systemd.start_scope(

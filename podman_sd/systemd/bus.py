@@ -88,8 +88,17 @@ class Systemd:
             *((name, v(sig, value)) for name, sig, value in spec.properties),
         ]
         try:
-            return str(self._manager.StartTransientUnit(spec.name, "fail", properties, []))
-        except Exception as err:  # GLib.Error: pydbus raises it untyped
+            try:
+                return str(self._manager.StartTransientUnit(spec.name, "fail", properties, []))
+            except Exception as err:  # GLib.Error: pydbus raises it untyped
+                # A failed scope of that name, left by an earlier run, is
+                # still loaded: reset it and try once more. (Not done up
+                # front: one D-Bus round trip less on every start.)
+                if "UnitExists" not in str(err):
+                    raise
+                self.reset_failed(spec.name)
+                return str(self._manager.StartTransientUnit(spec.name, "fail", properties, []))
+        except Exception as err:
             raise SystemdError(f"cannot create scope {spec.name}: {_describe(err)}") from None
 
     def set_unit_properties(self, name: str, properties: Sequence[tuple[str, str, Any]]) -> None:

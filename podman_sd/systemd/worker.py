@@ -143,9 +143,6 @@ class SystemdWorker:
         if properties:
             self._call("set_unit_properties", name, tuple(tuple(p) for p in properties))
 
-    def reset_failed(self, name: str) -> None:
-        self._call("reset_failed", name)
-
     def close(self) -> None:
         if self._pid:
             os.close(self._requests)

@@ -145,6 +145,21 @@ def test_kill_9_of_the_launcher_leaves_no_app_running(host: TestHost) -> None:
     assert overlay_mounts(host) == []
 
 
+def test_a_failed_scope_left_with_the_apps_name_does_not_stop_a_start(host: TestHost) -> None:
+    # A scope that failed (here: its runtime ran out) stays loaded until
+    # reset; creating the app's scope under that name meets UnitExists.
+    host.run(
+        "systemd-run", "--scope", "--unit=pod-leftover-app.scope", "-p", "RuntimeMaxSec=1",
+        "sleep", "30", check=False,
+    )  # fmt: skip
+    assert unit_property(host, "pod-leftover-app.scope", "ActiveState") == "failed"
+    write_pod(host, "leftover", one_app_pod("leftover", "exec sleep 1000", grace=0))
+    host.run("systemctl", "start", "pod@leftover")
+    assert unit_property(host, "pod-leftover-app.scope", "ActiveState") == "active"
+    assert app_pid(host, "leftover", "app") > 0
+    host.run("systemctl", "stop", "pod@leftover")
+
+
 def test_fifty_start_stop_cycles_leak_nothing(host: TestHost) -> None:
     write_pod(host, "cycle", one_app_pod("cycle", "exec sleep 1000", grace=0))
     before_ns = host.run(
