@@ -55,8 +55,11 @@ def _build_root(name: str, repo: Path) -> Path:
     (root / "etc/hostname").write_text(f"{name}\n")
     # The checkout must be visible inside (the tests `make install` from
     # it). The overlay shows only the root file system: a checkout on
-    # another one (a tmpfs, a second disk) is bound in at the same path.
-    if os.stat(repo).st_dev != os.stat("/").st_dev:
+    # another one (a tmpfs, a second disk) is bound in at the same path. So
+    # is one under /tmp or /var/tmp, which the booted systemd empties
+    # (tmpfiles.d "D", --remove at boot; its removal stops at mount points).
+    emptied = any(repo.is_relative_to(d) for d in (Path("/tmp"), Path("/var/tmp")))
+    if emptied or os.stat(repo).st_dev != os.stat("/").st_dev:
         inside = root / str(repo).lstrip("/")
         inside.mkdir(parents=True, exist_ok=True)
         sc.mount(repo, inside, None, sc.MS_BIND | sc.MS_REC)
