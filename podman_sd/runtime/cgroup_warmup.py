@@ -68,7 +68,7 @@ class CgroupWarmup:
     def __init__(
         self, procs: str | None = None, interval: float = INTERVAL, duration: float = DURATION
     ) -> None:
-        self._procs = procs if procs is not None else own_cgroup_procs()
+        self._procs = procs  # None: this process's own, found by the thread
         self._interval = interval
         self._duration = duration
         self._stop = threading.Event()
@@ -76,18 +76,20 @@ class CgroupWarmup:
         self.writes = 0
 
     def start(self) -> CgroupWarmup:
-        if self._procs is not None and self._thread is None:
+        if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="cgroup-warmup", daemon=True)
             self._thread.start()
         return self
 
     def _run(self) -> None:
-        assert self._procs is not None
-        pid = str(os.getpid()).encode()
         until = time.monotonic() + self._duration
+        procs = self._procs or own_cgroup_procs()
+        if procs is None:
+            return
+        pid = str(os.getpid()).encode()
         try:
-            fd = os.open(self._procs, os.O_WRONLY | os.O_CLOEXEC)
+            fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
         except OSError:
             return
         try:
