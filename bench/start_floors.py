@@ -26,19 +26,16 @@ s.send(b"READY=1")
 signal.pause()
 """
 
-PYDBUS_SCOPE = r"""
-import os, signal, socket, time
+# The app: a forked child that waits; the scripts below put it into a scope.
+FORK_APP = r"""
+import os, signal, socket, subprocess, time
 child = os.fork()
 if child == 0:
     signal.pause()
-from gi.repository import GLib
-from pydbus import SystemBus
-manager = SystemBus().get("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
-manager.StartTransientUnit("floor-app.scope", "fail", [
-    ("PIDs", GLib.Variant("au", [child])),
-    ("Slice", GLib.Variant("s", "floor.slice")),
-    ("BindsTo", GLib.Variant("as", ["floor-pydbus-scope.service"])),
-], [])
+"""
+
+# Once the child is in its scope: READY=1, then stay until it ends.
+READY_WHEN_MOVED = r"""
 while "/floor-app.scope\n" not in open(f"/proc/{child}/cgroup").read():
     time.sleep(0.0005)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -47,24 +44,33 @@ s.send(b"READY=1")
 os.waitpid(child, 0)
 """
 
-BUSCTL_SCOPE = r"""
-import os, signal, socket, subprocess, time
-child = os.fork()
-if child == 0:
-    signal.pause()
+PYDBUS_SCOPE = (
+    FORK_APP
+    + r"""
+from gi.repository import GLib
+from pydbus import SystemBus
+manager = SystemBus().get("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+manager.StartTransientUnit("floor-app.scope", "fail", [
+    ("PIDs", GLib.Variant("au", [child])),
+    ("Slice", GLib.Variant("s", "floor.slice")),
+    ("BindsTo", GLib.Variant("as", ["floor-pydbus-scope.service"])),
+], [])
+"""
+    + READY_WHEN_MOVED
+)
+
+BUSCTL_SCOPE = (
+    FORK_APP
+    + r"""
 subprocess.run([
     "busctl", "call", "--quiet", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
     "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))",
     "floor-app.scope", "fail", "3", "PIDs", "au", "1", str(child), "Slice", "s", "floor.slice",
     "BindsTo", "as", "1", "floor-busctl-scope.service", "0",
 ], check=True)
-while "/floor-app.scope\n" not in open(f"/proc/{child}/cgroup").read():
-    time.sleep(0.0005)
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.connect(os.environ["NOTIFY_SOCKET"])
-s.send(b"READY=1")
-os.waitpid(child, 0)
 """
+    + READY_WHEN_MOVED
+)
 
 UNIT = """\
 [Unit]

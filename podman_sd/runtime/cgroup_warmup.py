@@ -107,9 +107,3 @@ class CgroupWarmup:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-
-    def __enter__(self) -> CgroupWarmup:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -22,6 +22,7 @@ from typing import Final
 from podman_sd.errors import UnpackError
 from podman_sd.unpack import whiteout
 from podman_sd.unpack.fault import LayerFault
+from podman_sd.unpack.lower import Meta
 from podman_sd.unpack.tree import (
     O_DIR,
     DirTree,
@@ -88,13 +89,8 @@ def _empty(path: Path) -> None:
 
 @dataclass(frozen=True)
 class _DirMeta:
-    ino: int
-    uid: int
-    gid: int
-    mode: int
-    atime_ns: int
-    mtime_ns: int
-    xattrs: dict[str, bytes]
+    ino: int  # of the destination directory it belongs to
+    meta: Meta
 
 
 class _Renderer:
@@ -131,8 +127,7 @@ class _Renderer:
         dst_fd = self.dest.open_dir(parts, create=False)
         dst_ino = os.fstat(dst_fd).st_ino
         src = os.fstat(src_fd)
-        self._dirs[parts] = _DirMeta(
-            ino=dst_ino,
+        meta = Meta(
             uid=src.st_uid,
             gid=src.st_gid,
             mode=stat.S_IMODE(src.st_mode),
@@ -140,6 +135,7 @@ class _Renderer:
             mtime_ns=src.st_mtime_ns,
             xattrs=_xattrs(src_fd),
         )
+        self._dirs[parts] = _DirMeta(dst_ino, meta)
         if whiteout.is_opaque(src_fd):
             for name in os.listdir(dst_fd):
                 self._remove(dst_fd, (*parts, name))
@@ -218,15 +214,16 @@ class _Renderer:
             os.close(fin)
 
     def finish(self) -> None:
-        for parts, meta in sorted(self._dirs.items(), key=lambda item: len(item[0]), reverse=True):
+        for parts, found in sorted(self._dirs.items(), key=lambda item: len(item[0]), reverse=True):
             self.current = parts
             self.dest.trim()
             try:
                 fd = self.dest.open_dir(parts, create=False)
             except LayerFault:
                 continue  # removed by a later layer
-            if os.fstat(fd).st_ino != meta.ino:
+            if os.fstat(fd).st_ino != found.ino:
                 continue
+            meta = found.meta
             os.fchown(fd, meta.uid, meta.gid)
             os.fchmod(fd, meta.mode)
             for key, value in meta.xattrs.items():
