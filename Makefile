@@ -21,11 +21,12 @@ VENV = .venv
 PY = $(VENV)/bin/python
 
 # Distribution packages: the runtime's libraries, and the real parts the
-# tests use (systemd, the registry, umoci, skopeo, busybox, podman).
+# tests and benchmarks use (systemd, the registry, umoci, skopeo, busybox,
+# podman; runc for podman with cgroups, which crun cannot do on these machines).
 APT_PACKAGES = python3 python3-venv python3-gi python3-pydbus python3-yaml \
 	python3-cryptography python3-requests python3-systemd python3-zstandard \
 	systemd dbus util-linux iproute2 make \
-	umoci skopeo busybox-static docker-registry podman crun gnupg zstd python3-jwt
+	umoci skopeo busybox-static docker-registry podman crun runc gnupg zstd python3-jwt
 
 .PHONY: deps venv lint test unit-test demo install uninstall clean
 

@@ -12,12 +12,30 @@ from tests.testhost import TestHost
 from tests.testhost.images import accept_unsigned, build_busybox_layout
 
 IMAGE = "oci:/srv/images/busybox:latest"
-# podman inside the test host. With cgroups, crun fails with "setrlimit
-# (RLIM_MEMLOCK): Operation not permitted" whatever --ulimit says (these
-# machines lack CAP_SYS_RESOURCE), so podman runs without: it creates no
-# scope, unlike podman-sd. Hard rlimits cannot be raised either
-# (DESIGN.md, "Test environment").
+# podman inside the test host, for conmon's memory (bench.memory). Without
+# cgroups: with them, podman's default runtime crun (1.8) fails with
+# "setrlimit (RLIM_MEMLOCK): Operation not permitted" whatever --ulimit
+# says: it raises that limit before it loads its eBPF device filter, and
+# these machines lack CAP_SYS_RESOURCE (DESIGN.md, "Test environment").
 PODMAN_RUN = ["podman", "run", "-d", "--cgroups=disabled", "--ulimit", "host", "--network=none"]
+
+# The `podman run -d` that bench.start measures next to a pod start, each as
+# far as this machine lets podman go:
+PODMAN_PEERS = {
+    # Like for like: the container in its own systemd scope, as each app of
+    # a pod is, and no network but loopback, as a pod without hostNetwork
+    # (podman's systemd cgroup manager makes two scopes: conmon's and the
+    # container's). runc, not crun (see above); cgroup v2 here has no pids
+    # controller, so no pids limit. The goal's peer.
+    "same isolation": [
+        "podman", "--runtime=runc", "run", "-d", "--pids-limit=-1", "--network=none",
+    ],
+    # What `podman run -d IMAGE` does by default: also a bridged network
+    # (netavark), which a pod does not have yet (issue 7 leaves it for later).
+    "podman defaults": ["podman", "--runtime=runc", "run", "-d", "--pids-limit=-1"],
+    # Less than a pod start: no scope, no cgroup at all; crun.
+    "no cgroups, crun": PODMAN_RUN,
+}  # fmt: skip
 
 # Runs argv N times inside the host and prints each wall time in seconds.
 TIMER = r"""
@@ -31,6 +49,10 @@ for _ in range(n):
     print(time.monotonic() - t, flush=True)
     if undo:
         subprocess.run(undo, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Let what the undo set off in the background settle (podman's
+        # conmon runs `podman container cleanup` after the container ends),
+        # so it does not eat into the next measured run, of either tool.
+        time.sleep(0.3)
 """
 
 
@@ -77,6 +99,6 @@ def timings(
 
 def summary(label: str, values: list[float], unit: str = "ms", scale: float = 1000) -> str:
     return (
-        f"{label:<34} median {statistics.median(values) * scale:8.1f} {unit}"
+        f"{label:<46} median {statistics.median(values) * scale:8.1f} {unit}"
         f"   (min {min(values) * scale:.1f}, max {max(values) * scale:.1f}, n={len(values)})"
     )

@@ -46,16 +46,25 @@ os.waitpid(child, 0)
 
 PYDBUS_SCOPE = (
     FORK_APP
-    + r"""
+    + r'''
+import sys
+sys.path.append("/usr/lib/python3/dist-packages")  # -S: no site module, as the launcher
+from xml.etree import ElementTree
 from gi.repository import GLib
 from pydbus import SystemBus
-manager = SystemBus().get("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+from pydbus.proxy import CompositeInterface
+# As systemd/bus.py: the one method declared, not introspected.
+manager = CompositeInterface(ElementTree.fromstring("""<node>
+<interface name="org.freedesktop.systemd1.Manager"><method name="StartTransientUnit">
+<arg type="s" direction="in"/><arg type="s" direction="in"/><arg type="a(sv)" direction="in"/>
+<arg type="a(sa(sv))" direction="in"/><arg type="o" direction="out"/></method></interface>
+</node>"""))(SystemBus(), "org.freedesktop.systemd1", "/org/freedesktop/systemd1")
 manager.StartTransientUnit("floor-app.scope", "fail", [
     ("PIDs", GLib.Variant("au", [child])),
     ("Slice", GLib.Variant("s", "floor.slice")),
     ("BindsTo", GLib.Variant("as", ["floor-pydbus-scope.service"])),
 ], [])
-"""
+'''
     + READY_WHEN_MOVED
 )
 
@@ -84,7 +93,7 @@ ExecStart=/usr/bin/python3 {flags} /srv/floors/{name}.py
 
 FLOORS = {
     "python-notify": ("-I -S", PYTHON_NOTIFY),
-    "pydbus-scope": ("-I", PYDBUS_SCOPE),
+    "pydbus-scope": ("-I -S", PYDBUS_SCOPE),
     "busctl-scope": ("-I -S", BUSCTL_SCOPE),
 }
 

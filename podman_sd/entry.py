@@ -9,12 +9,19 @@ the launcher, with a forked worker loading pydbus in parallel
 
 from __future__ import annotations
 
+import gc
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) == 2 and args[0] == "launch":
+        # A start allocates little but module objects, which live until the
+        # launcher hands over to the supervisor (exec) or the worker exits;
+        # the cyclic collector would only walk them over and over while they
+        # load (~3 ms of pydbus's import). A start that has to compile its
+        # plan turns it back on (launcher.compile_from_manifest).
+        gc.disable()
         # First thing: a worker that loads the D-Bus library meanwhile.
         from podman_sd.systemd.worker import SystemdWorker
 

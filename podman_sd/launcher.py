@@ -15,6 +15,7 @@ on the path of every `systemctl start`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 import shutil
@@ -79,6 +80,7 @@ def check_host(pod: Pod) -> None:
 
 def compile_from_manifest(pod_name: str, notifier: Notifier) -> dict[str, Any]:
     """Read the manifest, pull and unpack its images, and compile the plan."""
+    gc.enable()  # off for the fast path (entry.py); this one parses, pulls, unpacks
     from podman_sd.image.ensure import ensure_image
     from podman_sd.image.layers import ensure_unpacked
     from podman_sd.image.spec import MAX_DOCUMENT_SIZE, parse_config

@@ -27,8 +27,8 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from podman_sd import syscalls as sc
 from podman_sd.errors import RuntimeSetupError
@@ -37,8 +37,7 @@ from podman_sd.runtime.users import resolve_user
 from podman_sd.runtime.volumes import VolumeMount
 
 
-@dataclass(frozen=True)
-class AppLaunch:
+class AppLaunch(NamedTuple):  # not a dataclass: see volumes.VolumeMount
     """Everything needed to start one app, fully resolved."""
 
     pod: str
@@ -64,8 +63,7 @@ class AppLaunch:
     image: str = ""
 
 
-@dataclass
-class StartedApp:
+class StartedApp(NamedTuple):
     launch: AppLaunch
     pid: int
     stdout: int
@@ -176,8 +174,7 @@ def _child(launch: AppLaunch, go_r: int, status_w: int, stdout_w: int, stderr_w:
     os._exit(127)
 
 
-@dataclass
-class PendingApp:
+class PendingApp(NamedTuple):
     """An app whose world is being built; it waits for its scope to exec."""
 
     launch: AppLaunch

@@ -8,26 +8,29 @@ here: 6-8 ms on an idle machine, 10-20 ms in a busy test host, against
 0.1 ms inside the window. systemd pays that wait when it moves an app into
 its new scope, on the path of every ``systemctl start``.
 
-So a start pays it early and off that path: the D-Bus worker
-(``systemd/worker.py``), while it loads pydbus, runs a thread that writes
-the worker's own PID into its own ``cgroup.procs`` (a move to where it
+So a start pays it early and off that path: as the launcher forks its
+D-Bus worker (``systemd/worker.py``), it also forks this small process,
+which writes its own PID into its own ``cgroup.procs`` (a move to where it
 already is: nothing changes for systemd, and the unit's cgroup is not
 modified), then again every few milliseconds, which keeps the window open
-until the launcher lets the worker go, every app in its scope. Meanwhile
-forks and exits on the host take the rwsem's slower read path, for the few
-tens of milliseconds of a start; the thread gives up after a second in any
-case (a start that pulls an image or runs init containers first gains
-little from it). Mounting cgroup2 with ``favordynmods`` (Linux 6.0+) does
-the same for the whole host, permanently; then this costs nothing and saves
-nothing.
+until the launcher lets it go, every app in its scope. A process, not a
+thread of the worker: a thread would take the worker's interpreter lock
+every few milliseconds while the worker loads pydbus, on the critical path.
+Meanwhile forks and exits on the host take the rwsem's slower read path,
+for the few tens of milliseconds of a start; the process gives up after a
+second in any case (a start that pulls an image or runs init containers
+first gains little from it). Mounting cgroup2 with ``favordynmods`` (Linux
+6.0+) does the same for the whole host, permanently; then this costs
+nothing and saves nothing.
 
-Best effort: on any error the thread just stops.
+Best effort: on any error the process just ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import threading
+import select
 import time
 
 # Often enough that the rcu_sync never drops back to idle between writes
@@ -63,47 +66,60 @@ def own_cgroup_procs() -> str | None:
 
 
 class CgroupWarmup:
-    """A thread that keeps cgroup migrations in their fast window until stopped."""
+    """A child process that keeps cgroup migrations in their fast window until stopped."""
 
     def __init__(
         self, procs: str | None = None, interval: float = INTERVAL, duration: float = DURATION
     ) -> None:
-        self._procs = procs  # None: this process's own, found by the thread
+        self._procs = procs  # None: the process's own, found by the process
         self._interval = interval
         self._duration = duration
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.writes = 0
+        self._pid = 0
+        self._stop_fd = -1
+        self.writes = 0  # how many, known once stopped (at most 255)
 
     def start(self) -> CgroupWarmup:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="cgroup-warmup", daemon=True)
-            self._thread.start()
+        if not self._pid:
+            stop_read, self._stop_fd = os.pipe2(os.O_CLOEXEC)
+            self._pid = os.fork()
+            if self._pid == 0:
+                writes = 0
+                try:
+                    os.close(self._stop_fd)
+                    writes = self._run(stop_read)
+                finally:
+                    os._exit(min(writes, 255))
+            os.close(stop_read)
         return self
 
-    def _run(self) -> None:
+    def _run(self, stop_fd: int) -> int:
         until = time.monotonic() + self._duration
         procs = self._procs or own_cgroup_procs()
         if procs is None:
-            return
+            return 0
         pid = str(os.getpid()).encode()
+        writes = 0
         try:
             fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
         except OSError:
-            return
+            return 0
         try:
-            while not self._stop.is_set() and time.monotonic() < until:
-                os.write(fd, pid)  # the GIL is released while the kernel waits
-                self.writes += 1
-                self._stop.wait(self._interval)
+            while time.monotonic() < until:
+                os.write(fd, pid)
+                writes += 1
+                if select.select([stop_fd], [], [], self._interval)[0]:
+                    break  # stop() wrote, or the launcher is gone
         except OSError:
-            return
+            pass
         finally:
             os.close(fd)
+        return writes
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        if self._pid:
+            with contextlib.suppress(BrokenPipeError):  # it gave up by itself
+                os.write(self._stop_fd, b"x")
+            os.close(self._stop_fd)
+            _, status = os.waitpid(self._pid, 0)
+            self.writes = max(os.waitstatus_to_exitcode(status), 0)
+            self._pid = 0

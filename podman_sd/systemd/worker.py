@@ -6,7 +6,9 @@ loads pydbus and connects to systemd while the launcher reads the pod's
 plan, creates its namespaces and lets its apps build their root file
 systems. The launcher then sends the few calls it needs and the worker makes
 them with ``Systemd``, the one module that speaks D-Bus. The worker exits
-when the launcher closes its end, before the pod is reported ready.
+when the launcher closes its end, once the pod is reported ready. Beside it
+runs the cgroup warm-up (``runtime/cgroup_warmup.py``), which makes the
+apps' moves into their scopes cheap.
 
 Messages are marshalled tuples with a 4-byte length, over two pipes: this
 module is imported before anything else in a start, so it avoids even the
@@ -53,11 +55,6 @@ def _read_exactly(fd: int, size: int) -> bytes:
 
 def _serve(requests: int, replies: int) -> None:
     """In the worker: answer calls until the launcher hangs up."""
-    from podman_sd.runtime.cgroup_warmup import CgroupWarmup
-
-    # The first app's move into its scope would wait for an RCU grace
-    # period in the kernel; pay it now, while pydbus loads (see there).
-    warmup = CgroupWarmup().start()
     systemd: Any = None
     failure = ""
     try:
@@ -66,10 +63,7 @@ def _serve(requests: int, replies: int) -> None:
         systemd = Systemd()
     except Exception as err:  # reported with the first call
         failure = f"cannot connect to systemd: {err}"
-    try:
-        _answer(requests, replies, systemd, failure)
-    finally:
-        warmup.stop()
+    _answer(requests, replies, systemd, failure)
 
 
 def _answer(requests: int, replies: int, systemd: Any, failure: str) -> None:
@@ -110,6 +104,11 @@ class SystemdWorker:
             os._exit(code)
         os.close(their_requests)
         os.close(their_replies)
+        from podman_sd.runtime.cgroup_warmup import CgroupWarmup
+
+        # The first app's move into its scope would wait for an RCU grace
+        # period in the kernel; pay it now, while pydbus loads (see there).
+        self._warmup = CgroupWarmup().start()
 
     def _call(self, method: str, *args: Any) -> Any:
         from podman_sd.errors import SystemdError
@@ -145,6 +144,7 @@ class SystemdWorker:
 
     def close(self) -> None:
         if self._pid:
+            self._warmup.stop()
             os.close(self._requests)
             os.close(self._replies)
             os.waitpid(self._pid, 0)
