@@ -26,7 +26,7 @@ PODMAN_PEERS = {
     # a pod is, and no network but loopback, as a pod without hostNetwork
     # (podman's systemd cgroup manager makes two scopes: conmon's and the
     # container's). runc, not crun (see above); cgroup v2 here has no pids
-    # controller, so no pids limit. The goal's peer.
+    # controller, so no pids limit.
     "same isolation": [
         "podman", "--runtime=runc", "run", "-d", "--pids-limit=-1", "--network=none",
     ],
@@ -36,6 +36,8 @@ PODMAN_PEERS = {
     # Less than a pod start: no scope, no cgroup at all; crun.
     "no cgroups, crun": PODMAN_RUN,
 }  # fmt: skip
+# The peer bench.start's goal is measured against.
+GOAL_PEER = "same isolation"
 
 # Runs argv N times inside the host and prints each wall time in seconds.
 TIMER = r"""

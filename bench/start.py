@@ -18,7 +18,15 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from bench.common import PODMAN_PEERS, bench_host, pod_manifest, podman_image_id, summary, timings
+from bench.common import (
+    GOAL_PEER,
+    PODMAN_PEERS,
+    bench_host,
+    pod_manifest,
+    podman_image_id,
+    summary,
+    timings,
+)
 from bench.start_floors import install_floors
 
 
@@ -30,31 +38,33 @@ def main() -> None:
         host.write_file("/etc/podman-sd/pods/bench.yaml", pod_manifest("bench"))
         host.run("systemctl", "daemon-reload")
         image = podman_image_id(host)
-        ours: list[float] = []
-        theirs: dict[str, list[float]] = {peer: [] for peer in PODMAN_PEERS}
+        pod = "systemctl start pod@bench"
+        # (start, undo) per row, all measured the same way, in turns.
+        rows = {pod: (["systemctl", "start", "pod@bench"], ["systemctl", "stop", "pod@bench"])}
+        for peer, podman_run in PODMAN_PEERS.items():
+            rows[f"podman run -d, {peer}"] = (
+                [*podman_run, "--name=bench", image, "sleep", "100000"],
+                ["podman", "rm", "-f", "-t", "0", "bench"],
+            )
+        rows["systemd-run --scope true (floor)"] = (
+            ["systemd-run", "--scope", "--quiet", "true"], ["true"],
+        )  # fmt: skip
+        for name, commands in install_floors(host).items():
+            rows[f"{name} floor"] = commands
+        results: dict[str, list[float]] = {row: [] for row in rows}
         # Alternate in small batches, so drift on a noisy machine hits all.
         for _ in range(max(1, args.runs // 5)):
-            ours += timings(
-                host, 5, ["systemctl", "start", "pod@bench"], ["systemctl", "stop", "pod@bench"]
-            )
-            for peer, podman_run in PODMAN_PEERS.items():
-                theirs[peer] += timings(
-                    host, 5, [*podman_run, "--name=bench", image, "sleep", "100000"],
-                    ["podman", "rm", "-f", "-t", "0", "bench"],
-                )  # fmt: skip
-        floors = {name: timings(host, 10, *cmds) for name, cmds in install_floors(host).items()}
-        floor = timings(host, 10, ["systemd-run", "--scope", "--quiet", "true"])
-        goal_peer = statistics.median(theirs["same isolation"])
-        print(summary("systemctl start pod@bench", ours))
-        for peer, values in theirs.items():
-            ratio = statistics.median(ours) / statistics.median(values)
-            print(summary(f"podman run -d, {peer} (pod {ratio:.2f}x)", values))
-        print(summary("systemd-run --scope true (floor)", floor))
-        for name, values in floors.items():
+            for row, (start, undo) in rows.items():
+                results[row] += timings(host, 5, start, undo)
+        goal_peer = statistics.median(results[f"podman run -d, {GOAL_PEER}"])
+        for row, values in results.items():
             ratio = statistics.median(values) / goal_peer
-            print(summary(f"{name} floor ({ratio:.2f}x podman)", values))
-        ratio = statistics.median(ours) / goal_peer
-        print(f"ratio podman-sd/podman (same isolation): {ratio:.2f} (goal: <= 0.50)")
+            print(summary(f"{row} ({ratio:.2f}x)", values))
+        ratio = statistics.median(results[pod]) / goal_peer
+        print(
+            f"ratios are to podman run -d, {GOAL_PEER}; "
+            f"podman-sd/podman: {ratio:.2f} (goal: <= 0.50)"
+        )
 
 
 if __name__ == "__main__":
