@@ -134,11 +134,19 @@ def _child(target: AppProcess, creds: Credentials, argv: list[str], go: int) -> 
 
 def exec_in_app(pod: str, app: str, argv: list[str]) -> int:
     """Run ARGV in app APP of POD; returns its exit status."""
+    from podman_sd.runtime.cgroup_warmup import CgroupWarmup
     from podman_sd.systemd.bus import Systemd
 
     target = find_app(pod, app)
     creds = read_credentials(target.pid)
-    systemd = Systemd()
+    # As at a pod start: the attach below would wait for an RCU grace
+    # period in the kernel; paid while pydbus loads instead (see there).
+    warmup = CgroupWarmup().start()
+    try:
+        systemd = Systemd()
+    except BaseException:
+        warmup.stop()
+        raise
     go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -158,6 +166,7 @@ def exec_in_app(pod: str, app: str, argv: list[str]) -> int:
         os.write(go_w, b"g")
     finally:
         os.close(go_w)
+        warmup.stop()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _, status = os.waitpid(pid, 0)
