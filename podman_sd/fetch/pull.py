@@ -131,15 +131,25 @@ def pulling(store: Store) -> Iterator[int]:
     files there are in use.
     """
     store.create()
-    with _flock(store.root / PULLS_LOCK, fcntl.LOCK_SH) as fd:
+    # Exclusive first, then shared; never shared then exclusive: flock(2)
+    # converts a lock by dropping it first, so a failed upgrade would leave
+    # this pull holding nothing, and the next pull would think itself alone
+    # and clean incoming/ under it. (Going down from exclusive drops it too,
+    # but then nothing of ours is in incoming/ yet.)
+    fd = os.open(
+        store.root / PULLS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+    )
+    try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pass
+            fcntl.flock(fd, fcntl.LOCK_SH)  # others are pulling
         else:
             store.clean_incoming()
             fcntl.flock(fd, fcntl.LOCK_SH)
         yield fd
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -170,6 +180,8 @@ def _blob_lock(store: Store, digest: str) -> Iterator[None]:
 def _roll_back(store: Store, pulls_fd: int, added: list[str]) -> None:
     """Remove the blobs a failed pull added, if no other pull is running."""
     try:
+        # A failed upgrade drops our shared lock (see pulling()): harmless
+        # here, this pull is over.
         fcntl.flock(pulls_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return

@@ -4,6 +4,7 @@ partial blob."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -305,3 +306,21 @@ def test_concurrent_pulls_download_each_blob_once(fake: FakeRegistry, store: Sto
     for blob in image.layers:
         assert len(fake.requests_for(f"/blobs/{sha(blob)}")) == 1
     assert_store_clean(store)
+
+
+def test_a_pull_that_started_beside_another_keeps_its_share(store: Store) -> None:
+    """Pull B starts while A runs, A ends, then C starts: C must see B and
+    leave B's files in incoming/ alone. (flock(2) drops a lock it fails to
+    upgrade; taking shared then trying exclusive lost B's share here, and
+    two pulls downloaded the same blob under load.)"""
+    from podman_sd.fetch.pull import pulling
+
+    with contextlib.ExitStack() as b:
+        with pulling(store):  # A
+            b.enter_context(pulling(store))
+            partial = store.incoming / "partial-of-b"
+            partial.write_bytes(b"half a layer")
+        with pulling(store):  # C
+            assert partial.exists()
+    with pulling(store):  # nobody else now: leftovers of crashed pulls go
+        assert not partial.exists()
