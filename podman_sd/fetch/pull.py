@@ -49,9 +49,6 @@ Verifier = Callable[[str, str], dict[str, Any]]
 # containers.conf's default for max_parallel_downloads.
 DEFAULT_JOBS = 6
 
-# Beside the store's own store.lock; per-blob locks live in incoming/.
-PULLS_LOCK = "pulls.lock"
-
 
 class Progress(Protocol):
     def update(self, digest: str, done: int, total: int) -> None:
@@ -137,7 +134,7 @@ def pulling(store: Store) -> Iterator[int]:
     # and clean incoming/ under it. (Going down from exclusive drops it too,
     # but then nothing of ours is in incoming/ yet.)
     fd = os.open(
-        store.root / PULLS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+        store.pulls_lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
     )
     try:
         try:

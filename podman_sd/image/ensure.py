@@ -106,8 +106,8 @@ def prepare_store(store: Store, uid: int, gid: int) -> None:
     for directory in (store.blobs, store.incoming):
         directory.mkdir(mode=0o755, exist_ok=True)
         _own(directory, uid, gid)
-    for name in (store.index_path.name, "store.lock", "pulls.lock"):
-        _own(root / name, uid, gid)
+    for path in (store.index_path, root / "store.lock", store.pulls_lock_path):
+        _own(path, uid, gid)
 
 
 def helper_properties(state_dir: Path) -> list[str]:

@@ -2,8 +2,8 @@
 
 Unpacked layers are kept while an image record names them or a running pod
 uses them (its state file lists the layers of each app); blobs are kept
-while an image record names them. Both locks are held, so no pull or unpack
-runs meanwhile.
+while an image record names them. The store's locks are held, so no pull or
+unpack runs meanwhile.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def layers_in_use() -> set[str]:
 
 
 def prune(store: Store) -> PruneResult:
-    with store.layers_locked(), store.locked():
+    with store.layers_locked(), store.no_pulls(), store.locked():
         images = store.images().values()
         keep_layers = {path.name for image in images for path in store.layer_dirs(image)}
         keep_layers |= layers_in_use()

@@ -5,6 +5,7 @@
     images.json               reference -> image record, replaced atomically
     incoming/                 blobs being written; never read as content
     store.lock                flock(2) serialising writers
+    pulls.lock                shared by every running pull, exclusive for prune
 
 A blob reaches ``blobs/`` only by a rename after its digest matched, so
 nothing unverified is ever visible; a crash leaves at most a stray file in
@@ -106,6 +107,7 @@ class Store:
         self.layers = root / "layers" / "sha256"
         self.incoming = root / "incoming"
         self.index_path = root / "images.json"
+        self.pulls_lock_path = root / "pulls.lock"
 
     def create(self) -> Store:
         for directory in (self.blobs, self.layers, self.incoming):
@@ -127,6 +129,11 @@ class Store:
     def locked(self) -> contextlib.AbstractContextManager[None]:
         """Hold the store's writer lock (blocks while another writer holds it)."""
         return self._flock(self.root / "store.lock")
+
+    def no_pulls(self) -> contextlib.AbstractContextManager[None]:
+        """Wait until no pull runs, and keep new ones waiting (for prune: the
+        blobs a running pull has committed are not in any image record yet)."""
+        return self._flock(self.pulls_lock_path)
 
     def layers_locked(self) -> contextlib.AbstractContextManager[None]:
         """Hold the lock on unpacking, in root's own layers/ directory: the

@@ -324,3 +324,28 @@ def test_a_pull_that_started_beside_another_keeps_its_share(store: Store) -> Non
             assert partial.exists()
     with pulling(store):  # nobody else now: leftovers of crashed pulls go
         assert not partial.exists()
+
+
+def test_prune_waits_for_running_pulls(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A running pull's committed blobs are in no image record until it ends:
+    `image prune` must not take them from under it."""
+    import hashlib
+    import threading
+
+    from podman_sd.fetch.pull import pulling
+    from podman_sd.image import gc
+
+    monkeypatch.setattr(gc, "layers_in_use", set)  # no running pods here
+    content = b"a layer a pull has just committed"
+    digest = f"sha256:{hashlib.sha256(content).hexdigest()}"
+    pruned: list[gc.PruneResult] = []
+    with pulling(store):
+        store.commit_blob(digest, [content])
+        pruner = threading.Thread(target=lambda: pruned.append(gc.prune(store)))
+        pruner.start()
+        pruner.join(timeout=0.5)
+        assert pruner.is_alive()  # waiting for the pull
+        assert store.has_blob(digest)
+    pruner.join(timeout=10)
+    # The pull ended without recording an image: now the blob is garbage.
+    assert pruned and pruned[0].blobs == (digest,)
