@@ -65,6 +65,12 @@ def fetch_journal(host: TestHost) -> list[dict[str, str]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+def journal_now(host: TestHost) -> str:
+    """Now, for journalctl --since: to the microsecond, so that what a test
+    that ended in this same second logged is not counted."""
+    return host.run("date", "+%Y-%m-%d %H:%M:%S.%6N").stdout.strip()
+
+
 def manifest_digest(host: TestHost, reference: str, *creds: str) -> str:
     out = host.run(
         "skopeo", "inspect", "--raw", "--cert-dir=/srv/tls/certs", *creds, f"docker://{reference}"
@@ -191,7 +197,7 @@ spec:
 def test_concurrent_pulls_download_each_blob_once(host: TestHost) -> None:
     host.run("rm", "-rf", "/var/lib/podman-sd/blobs/sha256")
     host.run("rm", "-f", "/var/lib/podman-sd/images.json")
-    since = host.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+    since = journal_now(host)
     host.sh(
         f"podman-sd image pull {BASIC}/busybox:latest >/srv/p1 & "
         f"podman-sd image pull {BASIC}/busybox:latest >/srv/p2 & wait"
@@ -208,3 +214,55 @@ def test_concurrent_pulls_download_each_blob_once(host: TestHost) -> None:
     # Each pull reads the small config before it takes any lock; layers once.
     for layer in record["layers"]:
         assert digests.count(layer["digest"]) == 1, digests
+
+
+def test_pods_started_together_share_one_pull_and_one_unpack(host: TestHost) -> None:
+    """Three pods of one image not in the store yet, started in one go
+    (systemd runs their starts in parallel): each layer is downloaded once
+    and unpacked once, and every pod runs."""
+    host.run("rm", "-rf", "/var/lib/podman-sd/blobs/sha256", "/var/lib/podman-sd/layers/sha256")
+    host.run("rm", "-f", "/var/lib/podman-sd/images.json")
+    pods = ["share-a", "share-b", "share-c"]
+    for pod in pods:
+        host.write_file(
+            f"/etc/podman-sd/pods/{pod}.yaml",
+            f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {pod}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: app
+    image: {BASIC}/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "1000"]
+""",
+        )
+    host.run("systemctl", "daemon-reload")
+    since = journal_now(host)
+    units = [f"pod@{pod}" for pod in pods]
+    try:
+        host.run("systemctl", "start", *units, timeout=300)
+        for unit in units:
+            assert host.run("systemctl", "is-active", unit).stdout.strip() == "active"
+        log = host.run(
+            "journalctl", "-u", "registry-basic", "--since", since, "-o", "cat", "--no-pager"
+        ).stdout
+        fetched = [
+            line.split("/blobs/")[1].split()[0]
+            for line in log.splitlines()
+            if "GET /v2/busybox/blobs/" in line and '" 200 ' in line
+        ]
+        record = json.loads(
+            host.run("podman-sd", "image", "inspect", f"{BASIC}/busybox:latest").stdout
+        )
+        for layer in record["layers"]:
+            assert fetched.count(layer["digest"]) == 1, fetched
+        unpacked = host.run("ls", "/var/lib/podman-sd/layers/sha256").stdout.split()
+        assert sorted(unpacked) == sorted(
+            layer["diff_id"].removeprefix("sha256:") for layer in record["layers"]
+        )
+    finally:
+        host.run("systemctl", "stop", *units)
