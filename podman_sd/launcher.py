@@ -81,6 +81,7 @@ def check_host(pod: Pod) -> None:
 def compile_from_manifest(pod_name: str, notifier: Notifier) -> dict[str, Any]:
     """Read the manifest, pull and unpack its images, and compile the plan."""
     gc.enable()  # off for the fast path (entry.py); this one parses, pulls, unpacks
+    from podman_sd import names
     from podman_sd.image.ensure import ensure_image
     from podman_sd.image.layers import ensure_unpacked
     from podman_sd.image.spec import MAX_DOCUMENT_SIZE, parse_config
@@ -104,7 +105,10 @@ def compile_from_manifest(pod_name: str, notifier: Notifier) -> dict[str, Any]:
     prepared: dict[str, Prepared] = {}
     for container in (*pod.spec.init_containers, *pod.spec.containers):
         notifier.status(f"preparing image {container.image}")
-        image = ensure_image(store, container.image, container.image_pull_policy)
+        # A `systemctl stop` of the pod stops its pulls too.
+        image = ensure_image(
+            store, container.image, container.image_pull_policy, names.pod_service(pod_name)
+        )
         raw = store.read_verified_blob(image.config_digest, MAX_DOCUMENT_SIZE)
         config = parse_config(raw, f"image {image.reference}: config")
         prepared[container.name] = Prepared(image, config, ensure_unpacked(store, image))

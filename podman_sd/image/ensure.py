@@ -140,7 +140,9 @@ def helper_properties(state_dir: Path) -> list[str]:
     return properties
 
 
-def helper_argv(reference: str) -> list[str]:
+def helper_argv(reference: str, bound_to: str | None = None) -> list[str]:
+    """The command that runs the helper; BOUND_TO: the unit whose stop (or
+    failure) stops the pull too, e.g. the pod's service that needs the image."""
     # The auth file is root's (mode 0600); the helper reads it on stdin.
     command = [*fetch_command(), "pull", "--json", "--auth-stdin", reference]
     if os.environ.get(UNSANDBOXED) == "1":
@@ -165,6 +167,8 @@ def helper_argv(reference: str) -> list[str]:
         f"--unit=podman-sd-fetch-{os.urandom(6).hex()}",
         f"--description=podman-sd-fetch {reference}",
         *(f"--property={p}" for p in helper_properties(state_dir)),
+        # No After=: the pod's service waits for the pull while it starts.
+        *([f"--property=BindsTo={bound_to}"] if bound_to else []),
         *(f"--setenv={k}={os.environ[k]}" for k in PASSED_ENVIRONMENT if k in os.environ),
         *command,
     ]
@@ -217,8 +221,8 @@ def read_auth_file() -> bytes:
         raise ImageError(f"cannot read credentials from {path}: {err.strerror}") from None
 
 
-def pull_with_helper(reference: str) -> ImageRecord:
-    argv = helper_argv(reference)
+def pull_with_helper(reference: str, bound_to: str | None = None) -> ImageRecord:
+    argv = helper_argv(reference, bound_to)
     auth = read_auth_file()
     try:
         with keepalive(reference):
@@ -254,7 +258,10 @@ def present_image(store: Store, image: str) -> ImageRecord | None:
     return None
 
 
-def ensure_image(store: Store, image: str, policy: PullPolicy) -> ImageRecord:
+def ensure_image(
+    store: Store, image: str, policy: PullPolicy, bound_to: str | None = None
+) -> ImageRecord:
+    """The image, pulled if POLICY says so; a pull stops with unit BOUND_TO."""
     from podman_sd.manifest.model import PullPolicy
 
     present = present_image(store, image)
@@ -265,4 +272,4 @@ def ensure_image(store: Store, image: str, policy: PullPolicy) -> ImageRecord:
     if policy is PullPolicy.IF_NOT_PRESENT and present is not None:
         return present
     parse_reference(image)  # a bad name is a clear error before any helper starts
-    return pull_with_helper(image)
+    return pull_with_helper(image, bound_to)

@@ -6,6 +6,7 @@ service and says so in the journal."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -266,3 +267,51 @@ spec:
         )
     finally:
         host.run("systemctl", "stop", *units)
+
+
+def fetch_units(host: TestHost) -> list[str]:
+    """The fetch helpers' transient services that are loaded (running or stopping)."""
+    out = host.run(
+        "systemctl", "list-units", "--all", "--plain", "--no-legend", "podman-sd-fetch-*"
+    ).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def test_stopping_a_pod_stops_its_pull(host: TestHost) -> None:
+    """A pod stopped while its image downloads leaves no fetch helper behind."""
+    # A "registry" that accepts connections and never answers: the pull
+    # hangs (for a minute per attempt) until something stops it.
+    host.run(
+        "systemd-run", "--quiet", "--unit=silent-registry", "/usr/bin/python3", "-c",
+        "import signal, socket\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 5999)); s.listen(16); signal.pause()",
+    )  # fmt: skip
+    host.write_file(
+        "/etc/podman-sd/pods/stalled.yaml",
+        """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: stalled
+spec:
+  containers:
+  - name: app
+    image: 127.0.0.1:5999/never:latest
+    imagePullPolicy: Always
+    command: ["sleep", "1000"]
+""",
+    )
+    host.run("systemctl", "daemon-reload")
+    try:
+        host.run("systemctl", "start", "--no-block", "pod@stalled")
+        deadline = time.monotonic() + 20
+        while not fetch_units(host):
+            assert time.monotonic() < deadline, "the pod never started its pull"
+            time.sleep(0.1)
+        host.run("systemctl", "stop", "pod@stalled")
+        deadline = time.monotonic() + 10
+        while left := fetch_units(host):
+            assert time.monotonic() < deadline, f"still pulling after the pod stopped: {left}"
+            time.sleep(0.1)
+    finally:
+        host.run("systemctl", "stop", "pod@stalled", "silent-registry", check=False)
