@@ -185,7 +185,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
     as bare lines, or every app with its name in front of each line."""
     import os
 
-    argv = ["journalctl", f"--unit=pod@{args.name}.service", "--no-pager"]
+    # --all: output that is not text comes back as the app wrote it (as with
+    # `podman logs`), not as "[9B blob data]".
+    argv = ["journalctl", f"--unit=pod@{args.name}.service", "--no-pager", "--all"]
     if args.app:
         argv += ["--output=cat", f"CONTAINER_NAME={args.app}"]
     else:

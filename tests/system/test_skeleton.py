@@ -173,3 +173,29 @@ def test_a_command_missing_from_the_image_fails_the_start_with_one_clear_line(
     assert not any("Traceback" in m or "Exception ignored" in m for m in lines), lines
     assert host.run("systemctl", "list-units", "--no-legend", "pod-nocmd*").stdout.strip() == ""
     assert host.run("ls", "/run/podman-sd/pods").stdout.strip() == ""
+
+
+def test_logs_give_back_bytes_that_are_not_text(host: TestHost) -> None:
+    """As `podman logs` does: output that is not UTF-8 comes back as written,
+    not as journalctl's "[9B blob data]"."""
+    manifest = HELLO.replace("name: hello", "name: binary").format(
+        image="oci:/srv/images/busybox:latest"
+    )
+    manifest = manifest.replace(
+        'echo "hello from $GREETING"; echo "to stderr" >&2; exec sleep 1000',
+        r"printf 'caf\351\n'; exec sleep 1000",
+    )
+    host.write_file("/etc/podman-sd/pods/binary.yaml", manifest)
+    host.run("systemctl", "daemon-reload")
+    host.run("systemctl", "start", "pod@binary")
+    try:
+        raw = wait_for(
+            lambda: host.sh("podman-sd logs binary greeter | od -An -c").stdout.split() or None
+        )
+        assert raw == ["c", "a", "f", "351", "\\n"], raw
+        # Every app, each line after the app's name: the same bytes.
+        line = "greeter.*: $(printf 'caf\\351')$"
+        every = host.sh(f'podman-sd logs binary | LC_ALL=C grep -c "{line}"', check=False)
+        assert every.stdout.strip() == "1", host.run("podman-sd", "logs", "binary").stdout
+    finally:
+        host.run("systemctl", "stop", "pod@binary")
