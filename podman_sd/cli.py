@@ -38,6 +38,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from podman_sd.launcher import launch
 
     launch(args.name)  # on success it becomes the supervisor and never returns
+    return 0  # a stop request ended the start
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:

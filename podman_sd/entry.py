@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         from podman_sd.launcher import launch
 
         with handle_errors("podman-sd") as status:
-            launch(args[1], worker)  # on success it becomes the supervisor and never returns
+            # On success it becomes the supervisor and never returns; it
+            # returns when a stop request ended the start.
+            launch(args[1], worker)
         worker.close()
         return status.code
     from podman_sd.cli import main as cli_main

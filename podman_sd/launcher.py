@@ -50,6 +50,11 @@ if TYPE_CHECKING:
 _POD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
+class StopRequested(Exception):
+    """`systemctl stop` came while the pod was still starting. What had started
+    is stopped; the launcher then ends as any stop does: with success."""
+
+
 def pod_state_dir(pod: str) -> Path:
     return paths.state_dir() / "pods" / pod
 
@@ -250,7 +255,7 @@ def run_init_containers(
         supervisor.add(supervised)
         supervisor.run()
         if supervisor.stop_requested:
-            raise RuntimeSetupError(
+            raise StopRequested(
                 f"pod {plan['pod']}: stopped while init container {launch.name} ran"
             )
         if supervised.exit_code != 0:
@@ -270,8 +275,9 @@ def stop_started(
     supervisor.run()
 
 
-def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> NoReturn:
-    """Start pod POD_NAME and become its supervisor (never returns on success).
+def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> None:
+    """Start pod POD_NAME and become its supervisor: on success it never
+    returns; it returns when a stop request ended the start (StopRequested).
 
     SYSTEMD makes the D-Bus calls; by default a ``Systemd`` made here."""
     if not _POD_NAME.match(pod_name):
@@ -289,6 +295,9 @@ def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> NoR
     wakeup = SignalWakeup()
     try:
         start_pod(pod_name, plan, notifier, wakeup, systemd, started_at)
+    except StopRequested as stopped:
+        wakeup.close()
+        print(stopped, file=sys.stderr, flush=True)
     except BaseException:
         # Children exiting now must not write to a wake-up socket that is gone.
         wakeup.close()

@@ -147,5 +147,8 @@ class SystemdWorker:
             self._warmup.stop()
             os.close(self._requests)
             os.close(self._replies)
-            os.waitpid(self._pid, 0)
+            import contextlib  # not at the top: see the module's docstring
+
+            with contextlib.suppress(ChildProcessError):  # reaped already: see CgroupWarmup.stop
+                os.waitpid(self._pid, 0)
             self._pid = 0

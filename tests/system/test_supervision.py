@@ -279,3 +279,43 @@ def test_a_failing_init_container_fails_the_start_with_its_exit_code(host: TestH
     lines = messages(host, "pod@initfail")
     assert "setting up" in lines and "never" not in lines
     assert any("init container setup failed with exit status 5" in m for m in lines)
+
+
+def slow_init_pod(name: str, seconds: float) -> str:
+    return one_app_pod(name, "echo app runs; exec sleep 1000", policy="Never").replace(
+        "  containers:",
+        "  initContainers:\n"
+        "  - name: setup\n"
+        f"    image: {IMAGE}\n"
+        "    imagePullPolicy: IfNotPresent\n"
+        f"    command: [sleep, '{seconds}']\n"
+        "  containers:",
+    )
+
+
+def test_an_init_container_longer_than_the_start_helpers_live(host: TestHost) -> None:
+    """The launcher's helper processes (D-Bus worker, cgroup warm-up) are its
+    children too: reaped while an init container runs, they must not break
+    the start afterwards."""
+    write_pod(host, "slowinit", slow_init_pod("slowinit", 1.5))
+    host.run("systemctl", "start", "pod@slowinit")
+    try:
+        assert host.run("systemctl", "is-active", "pod@slowinit").stdout.strip() == "active"
+        assert wait_for(lambda: "app runs" in messages(host, "pod@slowinit"))
+        assert not any("Traceback" in m for m in messages(host, "pod@slowinit"))
+    finally:
+        host.run("systemctl", "stop", "pod@slowinit")
+
+
+def test_a_stop_while_an_init_container_runs_is_a_stop_not_a_failure(host: TestHost) -> None:
+    write_pod(host, "stopinit", slow_init_pod("stopinit", 30))
+    host.run("systemctl", "start", "--no-block", "pod@stopinit")
+    wait_for(lambda: unit_property(host, "pod-stopinit-setup.scope", "ActiveState") == "active")
+    host.run("systemctl", "stop", "pod@stopinit")
+    # Stopped on purpose: inactive, not failed, and nothing of the pod left.
+    assert unit_property(host, "pod@stopinit.service", "ActiveState") == "inactive"
+    assert unit_property(host, "pod@stopinit.service", "Result") == "success"
+    assert host.run("systemctl", "list-units", "--no-legend", "pod-stopinit*").stdout.strip() == ""
+    lines = messages(host, "pod@stopinit")
+    assert any("stopped while init container setup ran" in m for m in lines), lines
+    assert not any("Traceback" in m or "error" in m for m in lines), lines
