@@ -33,6 +33,8 @@ import os
 import select
 import time
 
+from podman_sd.runtime import children
+
 # Often enough that the rcu_sync never drops back to idle between writes
 # (that takes at least one grace period, several milliseconds).
 INTERVAL = 0.003
@@ -74,15 +76,15 @@ class CgroupWarmup:
         self._procs = procs  # None: the process's own, found by the process
         self._interval = interval
         self._duration = duration
-        self._pid = 0
+        self._pidfd = -1
         self._stop_fd = -1
         self.writes = 0  # how many, known once stopped (at most 255)
 
     def start(self) -> CgroupWarmup:
-        if not self._pid:
+        if self._pidfd < 0:
             stop_read, self._stop_fd = os.pipe2(os.O_CLOEXEC)
-            self._pid = os.fork()
-            if self._pid == 0:
+            pid = os.fork()
+            if pid == 0:
                 writes = 0
                 try:
                     os.close(self._stop_fd)
@@ -90,6 +92,7 @@ class CgroupWarmup:
                 finally:
                     os._exit(min(writes, 255))
             os.close(stop_read)
+            self._pidfd = children.watch(pid)
         return self
 
     def _run(self, stop_fd: int) -> int:
@@ -116,16 +119,11 @@ class CgroupWarmup:
         return writes
 
     def stop(self) -> None:
-        if self._pid:
+        if self._pidfd >= 0:
             with contextlib.suppress(BrokenPipeError):  # it gave up by itself
                 os.write(self._stop_fd, b"x")
             os.close(self._stop_fd)
-            try:
-                _, status = os.waitpid(self._pid, 0)
-                self.writes = max(os.waitstatus_to_exitcode(status), 0)
-            except ChildProcessError:
-                # Reaped already: the launcher is a subreaper, and supervising
-                # init containers reaps every child that ends (we gave up
-                # after DURATION). How many writes it made is not known then.
-                pass
-            self._pid = 0
+            # None: it gave up by itself and init containers' supervision
+            # reaped it (runtime/children.py); how many writes is not known.
+            self.writes = max(children.reap(self._pidfd) or 0, 0)
+            self._pidfd = -1

@@ -104,7 +104,10 @@ class SystemdWorker:
             os._exit(code)
         os.close(their_requests)
         os.close(their_replies)
+        from podman_sd.runtime import children
         from podman_sd.runtime.cgroup_warmup import CgroupWarmup
+
+        self._pidfd = children.watch(self._pid)
 
         # The first app's move into its scope would wait for an RCU grace
         # period in the kernel; pay it now, while pydbus loads (see there).
@@ -147,8 +150,7 @@ class SystemdWorker:
             self._warmup.stop()
             os.close(self._requests)
             os.close(self._replies)
-            import contextlib  # not at the top: see the module's docstring
+            from podman_sd.runtime import children
 
-            with contextlib.suppress(ChildProcessError):  # reaped already: see CgroupWarmup.stop
-                os.waitpid(self._pid, 0)
+            children.reap(self._pidfd)  # reaped already if it died during init containers
             self._pid = 0
