@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from podman_sd import paths
 from podman_sd import syscalls as sc
-from podman_sd.errors import ManifestError, RuntimeSetupError
+from podman_sd.errors import ManifestError, RuntimeSetupError, SystemdError
 from podman_sd.runtime import plan as plans
 from podman_sd.runtime import volumes
 from podman_sd.runtime.app import AppLaunch, PendingApp, StartedApp, prepare, release
@@ -35,7 +35,7 @@ from podman_sd.runtime.handover import hand_over
 from podman_sd.runtime.logs import LogRelay
 from podman_sd.runtime.namespaces import PodNamespaces, start_pause
 from podman_sd.runtime.podfiles import write_pod_files
-from podman_sd.runtime.supervise import SignalWakeup, SupervisedApp, Supervisor
+from podman_sd.runtime.supervise import STOP_SIGNALS, SignalWakeup, SupervisedApp, Supervisor
 from podman_sd.systemd.journal import PRIORITY_ERR, PRIORITY_INFO, JournalWriter
 from podman_sd.systemd.notify import Notifier
 from podman_sd.systemd.scope_wait import wait_for_cgroup
@@ -265,14 +265,29 @@ def run_init_containers(
 
 
 def stop_started(
-    plan: dict[str, Any], apps: list[SupervisedApp], notifier: Notifier, wakeup: SignalWakeup
+    plan: dict[str, Any],
+    apps: list[SupervisedApp],
+    notifier: Notifier,
+    wakeup: SignalWakeup,
+    why: str = "an app failed to start",
 ) -> None:
-    """A later app failed to start: stop the ones already running."""
+    """A start ends early: stop the apps already running, within the grace period."""
     supervisor = Supervisor(plan["pod"], "Never", plan["grace"], notifier, wakeup)
     for app in apps:
         supervisor.add(app)
-    supervisor.begin_stop("an app failed to start")
+    supervisor.begin_stop(why)
     supervisor.run()
+
+
+def stop_signalled(wakeup: SignalWakeup) -> bool:
+    """Whether `systemctl stop` (SIGTERM) or ^C came since the last look."""
+    return any(sig in STOP_SIGNALS for sig in wakeup.pending())
+
+
+def pod_unit_stopping(err: BaseException) -> bool:
+    """Whether ERR is systemd refusing a scope because the pod's own unit is
+    being stopped (a scope bound to it cannot start then)."""
+    return isinstance(err, SystemdError) and "TransactionIsDestructive" in str(err)
 
 
 def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> None:
@@ -371,6 +386,8 @@ def start_pod(
         started: list[SupervisedApp] = []
         try:
             for (_, app), waiting in zip(launches, list(pending), strict=True):
+                if stop_signalled(wakeup):
+                    raise StopRequested(f"pod {pod_name}: stopped while its apps started")
                 notifier.status(f"starting app {app['launch']['name']}")
                 pending.remove(waiting)
                 supervised, streams = starter.start(waiting, app)
@@ -387,7 +404,10 @@ def start_pod(
                         "hooks": app["hooks"],
                     }
                 )
-        except BaseException:
+        except BaseException as err:
+            if isinstance(err, StopRequested) or pod_unit_stopping(err) or stop_signalled(wakeup):
+                stop_started(plan, started, notifier, wakeup, "stop requested")
+                raise StopRequested(f"pod {pod_name}: stopped while its apps started") from None
             stop_started(plan, started, notifier, wakeup)
             raise
     deadline = plan["deadline"]
@@ -406,7 +426,7 @@ def start_pod(
         notifier.notify(READY=1, STATUS=f"{len(apps)}/{len(apps)} apps running")
     if isinstance(systemd, SystemdWorker):
         systemd.close()  # no more D-Bus calls: let the worker go
-    hand_over(handover, inherit)
+    hand_over(handover, inherit, wakeup)
 
 
 def cleanup(pod_name: str) -> None:

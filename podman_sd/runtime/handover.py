@@ -7,7 +7,9 @@ only ``supervise.py``. Same PID, so systemd's MainPID, the notify socket
 and the subreaper role (kept across execve) stay; the apps' output pipes
 are inherited; the plan travels in a memfd, marshalled (the same
 interpreter reads it back). Stop signals are blocked across
-the exec so that none is lost between the two programs.
+the exec so that none is lost between the two programs; one that came
+before they were blocked, while the apps started, is in the launcher's
+wake-up socket, which the exec closes: the plan carries it over.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 from typing import Any, NoReturn
 
 import podman_sd
-from podman_sd.runtime.supervise import HANDLED_SIGNALS
+from podman_sd.runtime.supervise import HANDLED_SIGNALS, STOP_SIGNALS, SignalWakeup
 
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
@@ -27,7 +29,12 @@ _BOOT = (
 )
 
 
-def hand_over(plan: dict[str, Any], inherit_fds: list[int]) -> NoReturn:
+def hand_over(plan: dict[str, Any], inherit_fds: list[int], wakeup: SignalWakeup) -> NoReturn:
+    # From now on signals wait for the supervisor; those that came before are
+    # read from the wake-up socket now.
+    signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+    if any(sig in STOP_SIGNALS for sig in wakeup.pending()):
+        plan = {**plan, "stop_requested": True}
     plan_fd = os.memfd_create("podman-sd-plan", 0)  # not CLOEXEC: the new program reads it
     os.write(plan_fd, marshal.dumps(plan))
     os.lseek(plan_fd, 0, os.SEEK_SET)
@@ -36,7 +43,6 @@ def hand_over(plan: dict[str, Any], inherit_fds: list[int]) -> NoReturn:
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(podman_sd.__file__)))
     sys.stdout.flush()
     sys.stderr.flush()
-    signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
     # argv[2], the pod name, is only there so `ps` and `systemctl status`
     # show which pod this process supervises.
     os.execv(

@@ -336,8 +336,12 @@ class Supervisor:
     def _on_signals(self) -> None:
         for sig in self.wakeup.pending():
             if sig in STOP_SIGNALS:
-                self.stop_requested = True
-                self.begin_stop("stop requested")
+                self.request_stop()
+
+    def request_stop(self) -> None:
+        """`systemctl stop`: stop every app, then end with success."""
+        self.stop_requested = True
+        self.begin_stop("stop requested")
 
     def _relay(self, relay: LogRelay) -> None:
         try:
@@ -444,6 +448,8 @@ def supervise_plan(plan: dict[str, Any]) -> int:
     # READY=1 was sent by the launcher before the hand-over, unless
     # readiness probes must pass first: then the supervisor sends it.
     notifier.status(supervisor.status_text())
+    if plan.get("stop_requested"):  # it came just before the hand-over
+        supervisor.request_stop()
     return supervisor.run()
 
 

@@ -319,3 +319,34 @@ def test_a_stop_while_an_init_container_runs_is_a_stop_not_a_failure(host: TestH
     lines = messages(host, "pod@stopinit")
     assert any("stopped while init container setup ran" in m for m in lines), lines
     assert not any("Traceback" in m or "error" in m for m in lines), lines
+
+
+def many_apps_pod(name: str, count: int) -> str:
+    apps = "".join(
+        f"  - name: app{i}\n    image: {IMAGE}\n    imagePullPolicy: IfNotPresent\n"
+        "    command: [sleep, '1000']\n"
+        for i in range(count)
+    )
+    return (
+        f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n"
+        f"spec:\n  terminationGracePeriodSeconds: 1\n  containers:\n{apps}"
+    )
+
+
+def test_a_stop_while_the_apps_start_is_a_stop_not_a_failure(host: TestHost) -> None:
+    """`systemctl stop` lands while a pod's 30 apps go into their scopes:
+    the started ones are stopped, the unit ends inactive with success."""
+    write_pod(host, "stopstart", many_apps_pod("stopstart", 30))
+    host.run("systemctl", "start", "pod@stopstart")  # plan compiled: the next start is quick
+    host.run("systemctl", "stop", "pod@stopstart")
+    host.run("systemctl", "start", "--no-block", "pod@stopstart")
+    wait_for(
+        lambda: unit_property(host, "pod-stopstart-app0.scope", "ActiveState") == "active",
+        interval=0.005,
+    )
+    host.run("systemctl", "stop", "pod@stopstart")
+    assert unit_property(host, "pod@stopstart.service", "ActiveState") == "inactive"
+    assert unit_property(host, "pod@stopstart.service", "Result") == "success"
+    assert host.run("systemctl", "list-units", "--no-legend", "pod-stopstart*").stdout.strip() == ""
+    lines = messages(host, "pod@stopstart")
+    assert not any("error" in m or "Traceback" in m for m in lines), lines
