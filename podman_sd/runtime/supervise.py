@@ -37,7 +37,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
+# `systemctl kill -s HUP pod@NAME` reaches only this process (each app is in
+# a scope of its own): these are passed on to every running app, as `podman
+# kill -s` would, instead of ending the supervisor and with it the pod.
+FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT, signal.SIGWINCH)
+HANDLED_SIGNALS = (*STOP_SIGNALS, *FORWARDED_SIGNALS, signal.SIGCHLD)
 
 
 class SupervisedApp:
@@ -72,6 +76,7 @@ class SignalWakeup:
     """Signals become bytes on a socket the select loop watches."""
 
     def __init__(self, signals: tuple[int, ...] = HANDLED_SIGNALS) -> None:
+        self._signals = signals
         self.reader, self._writer = socket.socketpair()
         self.reader.setblocking(False)
         self._writer.setblocking(False)
@@ -84,9 +89,8 @@ class SignalWakeup:
     def close(self) -> None:
         """Back to default signal handling (the launcher failed; it exits)."""
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in self._signals:
             signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
     def pending(self) -> list[int]:
         try:
@@ -337,6 +341,10 @@ class Supervisor:
         for sig in self.wakeup.pending():
             if sig in STOP_SIGNALS:
                 self.request_stop()
+            elif sig in FORWARDED_SIGNALS:
+                for app in self.running():
+                    log(f"passing {signal.Signals(sig).name} on to app {app.name}")
+                    _kill(app.pid, sig)
 
     def request_stop(self) -> None:
         """`systemctl stop`: stop every app, then end with success."""

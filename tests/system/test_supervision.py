@@ -350,3 +350,26 @@ def test_a_stop_while_the_apps_start_is_a_stop_not_a_failure(host: TestHost) -> 
     assert host.run("systemctl", "list-units", "--no-legend", "pod-stopstart*").stdout.strip() == ""
     lines = messages(host, "pod@stopstart")
     assert not any("error" in m or "Traceback" in m for m in lines), lines
+
+
+def test_signals_sent_to_the_pod_reach_its_apps(host: TestHost) -> None:
+    """`systemctl kill -s HUP pod@NAME` asks the apps (e.g. to reload), as
+    `podman kill -s HUP` would; it does not tear the pod down."""
+    script = (
+        "trap 'echo got HUP' HUP; trap 'echo got USR1' USR1; echo ready; "
+        "while :; do sleep 0.1; done"
+    )
+    write_pod(host, "signals", one_app_pod("signals", script, policy="Never"))
+    host.run("systemctl", "start", "pod@signals")
+    try:
+        wait_for(lambda: "ready" in messages(host, "pod@signals"))
+        supervisor = unit_property(host, "pod@signals.service", "MainPID")
+        host.run("systemctl", "kill", "-s", "HUP", "pod@signals")
+        host.run("systemctl", "kill", "-s", "USR1", "pod@signals")
+        wait_for(lambda: "got USR1" in messages(host, "pod@signals"))
+        lines = messages(host, "pod@signals")
+        assert "got HUP" in lines
+        assert unit_property(host, "pod@signals.service", "ActiveState") == "active"
+        assert unit_property(host, "pod@signals.service", "MainPID") == supervisor
+    finally:
+        host.run("systemctl", "stop", "pod@signals")
