@@ -220,10 +220,12 @@ def cmd_image_rm(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from podman_sd.errors import ManifestError
-    from podman_sd.status import format_status, manifest_exists, pod_status
+    from podman_sd.status import format_status, known_pods, manifest_exists, pod_status
     from podman_sd.systemd.bus import Systemd
 
-    if not manifest_exists(args.name):
+    # A running pod whose manifest was removed is still a pod (known_pods
+    # counts its runtime state too): it runs until it is stopped.
+    if not manifest_exists(args.name) and args.name not in known_pods():
         raise ManifestError(
             f"no pod {args.name!r}: {paths.manifest_path(args.name)} does not exist"
         )

@@ -3,6 +3,7 @@ kill -9 of the launcher, repeated start/stop without leaks, and logs."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -373,3 +374,16 @@ def test_signals_sent_to_the_pod_reach_its_apps(host: TestHost) -> None:
         assert unit_property(host, "pod@signals.service", "MainPID") == supervisor
     finally:
         host.run("systemctl", "stop", "pod@signals")
+
+
+def test_status_of_a_running_pod_whose_manifest_was_removed(host: TestHost) -> None:
+    write_pod(host, "orphan", one_app_pod("orphan", "exec sleep 1000", policy="Never"))
+    host.run("systemctl", "start", "pod@orphan")
+    try:
+        host.run("rm", "/etc/podman-sd/pods/orphan.yaml")
+        status = json.loads(host.run("podman-sd", "status", "--json", "orphan").stdout)
+        assert status["state"] == "active" and [a["name"] for a in status["apps"]] == ["app"]
+    finally:
+        host.run("systemctl", "stop", "pod@orphan")
+    result = host.run("podman-sd", "status", "orphan", check=False)
+    assert result.returncode == 1 and "no pod 'orphan'" in result.stderr
