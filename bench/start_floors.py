@@ -16,6 +16,7 @@ Two Type=notify services measured with ``systemctl start`` next to the pod:
 
 from __future__ import annotations
 
+from podman_sd.systemd.bus import MANAGER_INTROSPECTION
 from tests.testhost import TestHost
 
 PYTHON_NOTIFY = r"""
@@ -46,25 +47,23 @@ os.waitpid(child, 0)
 
 PYDBUS_SCOPE = (
     FORK_APP
-    + r'''
+    + r"""
 import sys
 sys.path.append("/usr/lib/python3/dist-packages")  # -S: no site module, as the launcher
 from xml.etree import ElementTree
 from gi.repository import GLib
 from pydbus import SystemBus
 from pydbus.proxy import CompositeInterface
-# As systemd/bus.py: the one method declared, not introspected.
-manager = CompositeInterface(ElementTree.fromstring("""<node>
-<interface name="org.freedesktop.systemd1.Manager"><method name="StartTransientUnit">
-<arg type="s" direction="in"/><arg type="s" direction="in"/><arg type="a(sv)" direction="in"/>
-<arg type="a(sa(sv))" direction="in"/><arg type="o" direction="out"/></method></interface>
-</node>"""))(SystemBus(), "org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+# As systemd/bus.py does: its declared methods, not introspected.
+manager = CompositeInterface(ElementTree.fromstring(MANAGER_INTROSPECTION))(
+    SystemBus(), "org.freedesktop.systemd1", "/org/freedesktop/systemd1"
+)
 manager.StartTransientUnit("floor-app.scope", "fail", [
     ("PIDs", GLib.Variant("au", [child])),
     ("Slice", GLib.Variant("s", "floor.slice")),
     ("BindsTo", GLib.Variant("as", ["floor-pydbus-scope.service"])),
 ], [])
-'''
+""".replace("MANAGER_INTROSPECTION", repr(MANAGER_INTROSPECTION))
     + READY_WHEN_MOVED
 )
 

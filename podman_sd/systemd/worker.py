@@ -92,8 +92,8 @@ class SystemdWorker:
         self._replies, their_replies = os.pipe2(os.O_CLOEXEC)
         sys.stdout.flush()
         sys.stderr.flush()
-        self._pid = os.fork()
-        if self._pid == 0:
+        pid = os.fork()
+        if pid == 0:
             code = 0
             try:
                 os.close(self._requests)
@@ -107,7 +107,7 @@ class SystemdWorker:
         from podman_sd.runtime import children
         from podman_sd.runtime.cgroup_warmup import CgroupWarmup
 
-        self._pidfd = children.watch(self._pid)
+        self._pidfd = children.watch(pid)
 
         # The first app's move into its scope would wait for an RCU grace
         # period in the kernel; pay it now, while pydbus loads (see there).
@@ -146,11 +146,11 @@ class SystemdWorker:
             self._call("set_unit_properties", name, tuple(tuple(p) for p in properties))
 
     def close(self) -> None:
-        if self._pid:
+        if self._pidfd >= 0:
             self._warmup.stop()
             os.close(self._requests)
             os.close(self._replies)
             from podman_sd.runtime import children
 
             children.reap(self._pidfd)  # reaped already if it died during init containers
-            self._pid = 0
+            self._pidfd = -1

@@ -46,6 +46,36 @@ def unit_property(host: TestHost, unit: str, prop: str) -> str:
     return host.run("systemctl", "show", "-P", prop, unit).stdout.strip()
 
 
+IMAGE = "oci:/srv/images/busybox:latest"  # what the conftest's host fixture provides
+
+
+def one_app_pod(
+    name: str,
+    script: str,
+    policy: str = "Always",
+    grace: int = 2,
+    extra: str = "",
+    container: str = "",
+) -> str:
+    """A pod of one app, "app", running SCRIPT in sh, restarted at once when
+    POLICY says so. EXTRA goes into the spec, CONTAINER into the app's fields."""
+    return f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  annotations: {{podman-sd.io/restart-sec: "0"}}
+spec:
+  restartPolicy: {policy}
+  terminationGracePeriodSeconds: {grace}
+{extra}  containers:
+  - name: app
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, {script!r}]
+{container}"""
+
+
 def write_pod(host: TestHost, name: str, manifest: str) -> None:
     host.write_file(f"/etc/podman-sd/pods/{name}.yaml", manifest)
     host.run("systemctl", "daemon-reload")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.system.podhelpers import app_pid, write_pod
 from tests.testhost import TestHost
-from tests.testhost.images import accept_unsigned, build_busybox_layout
 
 pytestmark = pytest.mark.system
 
@@ -29,13 +26,6 @@ spec:
     imagePullPolicy: IfNotPresent
     command: [sleep, "2000"]
 """
-
-
-@pytest.fixture(scope="module")
-def host(installed_host: TestHost) -> Iterator[TestHost]:
-    build_busybox_layout(installed_host)
-    accept_unsigned(installed_host, "oci:/srv/images")
-    yield installed_host
 
 
 def pid_ns(host: TestHost, pid: int) -> str:

@@ -4,39 +4,20 @@ returns, a failing liveness probe restarts the pod."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.system.podhelpers import messages, unit_property, wait_for, write_pod
+from tests.system.podhelpers import messages, one_app_pod, unit_property, wait_for, write_pod
 from tests.testhost import TestHost
-from tests.testhost.images import accept_unsigned, build_busybox_layout
 
 pytestmark = pytest.mark.system
 
-POD = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  annotations: {{podman-sd.io/restart-sec: "0"}}
-spec:
-  restartPolicy: {policy}
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: app
-    image: oci:/srv/images/busybox:latest
-    imagePullPolicy: IfNotPresent
-    command: [sh, -c, {script!r}]
-    ports: [{{name: web, containerPort: 8080}}]
-{probes}"""
+# Every app here serves port 8080 by the name "web", and gets no grace period.
+PORTS = "    ports: [{name: web, containerPort: 8080}]\n"
 
 
-@pytest.fixture(scope="module")
-def host(installed_host: TestHost) -> Iterator[TestHost]:
-    build_busybox_layout(installed_host)
-    accept_unsigned(installed_host, "oci:/srv/images")
-    yield installed_host
+def probed_pod(name: str, script: str, probes: str, policy: str = "Always", grace: int = 0) -> str:
+    return one_app_pod(name, script, policy, grace, container=PORTS + probes)
 
 
 def test_exec_readiness_probe_holds_the_start_until_the_app_is_ready(host: TestHost) -> None:
@@ -44,11 +25,7 @@ def test_exec_readiness_probe_holds_the_start_until_the_app_is_ready(host: TestH
         "    readinessProbe:\n      exec: {command: [cat, /tmp/ready]}\n      periodSeconds: 1\n"
     )
     script = "sleep 2; touch /tmp/ready; exec sleep 1000"
-    write_pod(
-        host,
-        "slowready",
-        POD.format(name="slowready", policy="Always", script=script, probes=probes),
-    )
+    write_pod(host, "slowready", probed_pod("slowready", script, probes))
     started = time.monotonic()
     host.run("systemctl", "start", "pod@slowready")
     assert time.monotonic() - started >= 2.0
@@ -66,7 +43,7 @@ def test_http_readiness_probe_on_a_named_port(host: TestHost) -> None:
         "      periodSeconds: 1\n"
     )
     script = "mkdir -p /www; echo ok > /www/index.html; exec httpd -f -p 8080 -h /www"
-    write_pod(host, "web", POD.format(name="web", policy="Always", script=script, probes=probes))
+    write_pod(host, "web", probed_pod("web", script, probes))
     host.run("systemctl", "start", "pod@web")
     assert unit_property(host, "pod@web.service", "StatusText") == "1/1 apps running, 1/1 ready"
     host.run("systemctl", "stop", "pod@web")
@@ -79,11 +56,7 @@ def test_failing_liveness_probe_restarts_the_pod(host: TestHost) -> None:
         "      periodSeconds: 1\n"
         "      failureThreshold: 2\n"
     )
-    write_pod(
-        host,
-        "sick",
-        POD.format(name="sick", policy="Always", script="exec sleep 1000", probes=probes),
-    )
+    write_pod(host, "sick", probed_pod("sick", "exec sleep 1000", probes))
     host.run("systemctl", "start", "pod@sick")
     assert wait_for(
         lambda: unit_property(host, "pod@sick.service", "NRestarts") not in ("", "0"), timeout=20
@@ -107,9 +80,7 @@ def test_lifecycle_hooks(host: TestHost) -> None:
         "while [ ! -e /tmp/hook ]; do sleep 0.1; done; cat /tmp/hook; "
         "while :; do sleep 0.1; done"
     )
-    manifest = POD.format(name="hooked", policy="Always", script=script, probes=hooks).replace(
-        "terminationGracePeriodSeconds: 0", "terminationGracePeriodSeconds: 10"
-    )
+    manifest = probed_pod("hooked", script, hooks, grace=10)
     write_pod(host, "hooked", manifest)
     started = time.monotonic()
     host.run("systemctl", "start", "pod@hooked")
@@ -123,11 +94,7 @@ def test_lifecycle_hooks(host: TestHost) -> None:
 
 def test_failing_post_start_hook_kills_the_app(host: TestHost) -> None:
     hooks = "    lifecycle:\n      postStart: {exec: {command: [sh, -c, 'exit 4']}}\n"
-    write_pod(
-        host,
-        "badhook",
-        POD.format(name="badhook", policy="Never", script="exec sleep 1000", probes=hooks),
-    )
+    write_pod(host, "badhook", probed_pod("badhook", "exec sleep 1000", hooks, policy="Never"))
     host.run("systemctl", "start", "pod@badhook", check=False)
     assert wait_for(
         lambda: unit_property(host, "pod@badhook.service", "ActiveState") in ("failed", "inactive")

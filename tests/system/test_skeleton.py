@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.system.podhelpers import journal, overlay_mounts, wait_for
+from tests.system.podhelpers import journal, messages, overlay_mounts, wait_for
 from tests.testhost import TestHost
 from tests.testhost.images import accept_unsigned, build_busybox_layout
 
@@ -118,11 +118,7 @@ def test_invalid_yaml_fails_the_start_with_one_clear_line(host: TestHost) -> Non
     host.write_file("/etc/podman-sd/pods/broken.yaml", "apiVersion: v1\nkind: Pod\nspec: [\n")
     result = host.run("systemctl", "start", "pod@broken", check=False)
     assert result.returncode != 0
-    lines = [
-        e["MESSAGE"]
-        for e in journal(host, "pod@broken")
-        if e.get("SYSLOG_IDENTIFIER") == "podman-sd"
-    ]
+    lines = messages(host, "pod@broken", "SYSLOG_IDENTIFIER=podman-sd")
     errors = [m for m in lines if "error" in m]
     assert errors and "broken.yaml:" in errors[0], lines
     assert not any("Traceback" in m for m in lines)
@@ -142,11 +138,7 @@ def test_missing_image_fails_the_start_with_one_clear_line(host: TestHost) -> No
     )
     result = host.run("systemctl", "start", "pod@noimage", check=False)
     assert result.returncode != 0
-    lines = [
-        e["MESSAGE"]
-        for e in journal(host, "pod@noimage")
-        if e.get("SYSLOG_IDENTIFIER") == "podman-sd"
-    ]
+    lines = messages(host, "pod@noimage", "SYSLOG_IDENTIFIER=podman-sd")
     assert any("/srv/images/nothing" in m and "error" in m for m in lines), lines
     assert not any("Traceback" in m for m in lines)
     assert host.run("systemctl", "list-units", "--no-legend", "pod-noimage*").stdout.strip() == ""
@@ -162,11 +154,7 @@ def test_a_command_missing_from_the_image_fails_the_start_with_one_clear_line(
     host.write_file("/etc/podman-sd/pods/nocmd.yaml", manifest)
     result = host.run("systemctl", "start", "pod@nocmd", check=False)
     assert result.returncode != 0
-    lines = [
-        e["MESSAGE"]
-        for e in journal(host, "pod@nocmd")
-        if e.get("SYSLOG_IDENTIFIER") == "podman-sd"
-    ]
+    lines = messages(host, "pod@nocmd", "SYSLOG_IDENTIFIER=podman-sd")
     assert any(
         "app greeter: /bin/no-such-program: no such file in the image" in m for m in lines
     ), lines

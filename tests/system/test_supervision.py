@@ -5,52 +5,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.system.podhelpers import (
+    IMAGE,
     app_pid,
     journal,
     messages,
+    one_app_pod,
     overlay_mounts,
     unit_property,
     wait_for,
     write_pod,
 )
 from tests.testhost import TestHost
-from tests.testhost.images import accept_unsigned, build_busybox_layout
 
 pytestmark = pytest.mark.system
-
-IMAGE = "oci:/srv/images/busybox:latest"
-
-
-def one_app_pod(
-    name: str, script: str, policy: str = "Always", grace: int = 2, extra: str = ""
-) -> str:
-    return f"""\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  annotations: {{podman-sd.io/restart-sec: "0"}}
-spec:
-  restartPolicy: {policy}
-  terminationGracePeriodSeconds: {grace}
-{extra}  containers:
-  - name: app
-    image: {IMAGE}
-    imagePullPolicy: IfNotPresent
-    command: [sh, -c, {script!r}]
-"""
-
-
-@pytest.fixture(scope="module")
-def host(installed_host: TestHost) -> Iterator[TestHost]:
-    build_busybox_layout(installed_host)
-    accept_unsigned(installed_host, "oci:/srv/images")
-    yield installed_host
 
 
 def state(host: TestHost, pod: str) -> str:

@@ -10,13 +10,13 @@ import pytest
 
 from podman_sd import syscalls as sc
 from podman_sd.runtime import rootfs
+from tests.unit.core.forked import output_of_child
 
 
 def mount_in_child(layers: list[Path], root: Path) -> str:
     """Mount LAYERS in a private mount namespace of a child; its report."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+
+    def body(_: int) -> bytes:
         try:
             sc.unshare(sc.CLONE_NEWNS)
             rootfs.make_mounts_private()
@@ -24,18 +24,11 @@ def mount_in_child(layers: list[Path], root: Path) -> str:
             (root / "work").mkdir()
             (root / "mnt").mkdir()
             rootfs.mount_image(layers, root / "upper", root / "work", root / "mnt")
-            report = ",".join(sorted(os.listdir(root / "mnt")))
+            return ",".join(sorted(os.listdir(root / "mnt"))).encode()
         except OSError as err:
-            report = f"error: {err.strerror}"
-        os.write(write_end, report.encode())
-        os._exit(0)
-    os.close(write_end)
-    data = b""
-    while chunk := os.read(read_end, 65536):
-        data += chunk
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    return data.decode()
+            return f"error: {err.strerror}".encode()
+
+    return output_of_child(body).decode()
 
 
 def make_layers(base: Path, count: int) -> list[Path]:

@@ -10,12 +10,11 @@ import pytest
 
 from podman_sd.image import layers
 from podman_sd.runtime import caps
+from tests.unit.core.forked import output_of_child
 
 
 def run_in_sandbox(root: Path) -> dict[str, str]:
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+    def body(write_end: int) -> bytes:
         try:
             layers._enter_sandbox(root, (write_end,))
             report = {
@@ -28,18 +27,11 @@ def run_in_sandbox(root: Path) -> dict[str, str]:
                 report["chroot"] = "allowed"
             except OSError as err:
                 report["chroot"] = err.strerror or ""
-            os.write(write_end, json.dumps(report).encode())
-            os._exit(0)
+            return json.dumps(report).encode()
         except BaseException as err:
-            os.write(write_end, json.dumps({"error": str(err)}).encode())
-            os._exit(1)
-    os.close(write_end)
-    data = b""
-    while chunk := os.read(read_end, 65536):
-        data += chunk
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    result: dict[str, str] = json.loads(data)
+            return json.dumps({"error": str(err)}).encode()
+
+    result: dict[str, str] = json.loads(output_of_child(body))
     return result
 
 
