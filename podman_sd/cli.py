@@ -145,32 +145,44 @@ def _mount_point(reference: str) -> Path:
 
 def cmd_image_mount(args: argparse.Namespace) -> int:
     from podman_sd import syscalls as sc
+    from podman_sd.image import layer_use
 
-    layers = _layer_dirs(args.reference)
     target = _mount_point(args.reference)
-    target.mkdir(parents=True, exist_ok=True)
-    if target.is_mount():
-        print(target)
-        return 0
-    # Read-only: with no upper layer, overlayfs needs two lower layers.
-    lower = ":".join(str(d) for d in reversed(layers))
-    if len(layers) == 1:
-        sc.mount(layers[0], target, None, sc.MS_BIND)
-        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
-    else:
-        sc.mount("overlay", target, "overlay", sc.MS_RDONLY, f"lowerdir={lower}")
+    with layer_use.recording(paths.state_dir()):  # `image prune` keeps them
+        layers = _layer_dirs(args.reference)
+        target.mkdir(parents=True, exist_ok=True)
+        if target.is_mount():
+            print(target)
+            return 0
+        record = layer_use.mount_record(target)
+        layer_use.record(record, layers)
+    try:
+        # Read-only: with no upper layer, overlayfs needs two lower layers.
+        if len(layers) == 1:
+            sc.mount(layers[0], target, None, sc.MS_BIND)
+            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+        else:
+            lower = ":".join(str(d) for d in reversed(layers))
+            sc.mount("overlay", target, "overlay", sc.MS_RDONLY, f"lowerdir={lower}")
+    except BaseException:
+        if target.is_mount():
+            sc.umount2(target)
+        record.unlink(missing_ok=True)
+        raise
     print(target)
     return 0
 
 
 def cmd_image_umount(args: argparse.Namespace) -> int:
     from podman_sd import syscalls as sc
+    from podman_sd.image import layer_use
 
     target = _mount_point(args.reference)
     if target.is_mount():
         sc.umount2(target)
     if target.exists():
         target.rmdir()
+    layer_use.mount_record(target).unlink(missing_ok=True)
     return 0
 
 

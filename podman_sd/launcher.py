@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from podman_sd import paths
 from podman_sd import syscalls as sc
 from podman_sd.errors import ManifestError, RuntimeSetupError, SystemdError
+from podman_sd.image import layer_use
 from podman_sd.runtime import plan as plans
 from podman_sd.runtime import volumes
 from podman_sd.runtime.app import AppLaunch, PendingApp, StartedApp, prepare, release
@@ -129,6 +130,15 @@ def clean_stale_state(pod: str, *, volumes_too: bool = False) -> None:
     shutil.rmtree(pod_state_dir(pod) / "apps", ignore_errors=True)
     if volumes_too:
         shutil.rmtree(pod_state_dir(pod), ignore_errors=True)
+
+
+def record_layers(pod: str, plan: dict[str, Any]) -> None:
+    """Say which layers this pod's apps and init containers are built from."""
+    paths.pod_runtime_dir(pod).mkdir(parents=True, exist_ok=True)
+    apps = (*plan["init"], *plan["apps"])
+    layer_use.record(
+        layer_use.pod_record(pod), {layer for app in apps for layer in app["launch"]["layers"]}
+    )
 
 
 def app_launch(
@@ -233,8 +243,6 @@ class PodStarter:
                 "scope": scope,
                 "image": launch.image,
                 "container_id": container_id,
-                # For `image prune`: these layers are in use while the pod runs.
-                "layers": [layer.name for layer in launch.layers],
                 "termination_log": str(launch.mountpoint.parent / "termination-log"),
                 # How exec probes enter the app: `podman-sd exec POD APP`.
                 "exec_argv": [os.path.abspath(sys.argv[0]), "exec", launch.pod, launch.name],
@@ -304,8 +312,12 @@ def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> Non
     # memory volumes mounted here die with the pod, never leak to the host.
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
-    plan = plans.load_cached(pod_name) or compile_from_manifest(pod_name, notifier)
-    clean_stale_state(pod_name)
+    # The layers are found and recorded as in use before any is mounted,
+    # under the lock `image prune` decides under (image/layer_use.py).
+    with layer_use.recording(paths.state_dir()):
+        plan = plans.load_cached(pod_name) or compile_from_manifest(pod_name, notifier)
+        clean_stale_state(pod_name)
+        record_layers(pod_name, plan)
     # From here on a stop request must stop what was started, not kill us.
     wakeup = SignalWakeup()
     try:

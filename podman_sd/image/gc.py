@@ -1,18 +1,17 @@
 """``podman-sd image prune``: remove what no image references and no pod uses.
 
-Unpacked layers are kept while an image record names them or a running pod
-uses them (its state file lists the layers of each app); blobs are kept
-while an image record names them. The store's locks are held, so no pull or
-unpack runs meanwhile.
+Unpacked layers are kept while an image record names them or a pod or an
+``image mount`` uses them (``image/layer_use.py``); blobs are kept while an
+image record names them. The store's locks are held, so no pull, unpack or
+pod start runs meanwhile.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 
-from podman_sd import paths
+from podman_sd.image import layer_use
 from podman_sd.image.store import Store
 
 
@@ -22,24 +21,12 @@ class PruneResult:
     blobs: tuple[str, ...]
 
 
-def layers_in_use() -> set[str]:
-    """Diff ids (hex) of the layers the apps of running pods are built from."""
-    used: set[str] = set()
-    for state in (paths.runtime_dir() / "pods").glob("*/state.json"):
-        try:
-            apps = json.loads(state.read_text()).get("apps", [])
-        except (OSError, ValueError):
-            continue
-        for app in apps:
-            used.update(str(layer) for layer in app.get("layers", []))
-    return used
-
-
 def prune(store: Store) -> PruneResult:
-    with store.layers_locked(), store.no_pulls(), store.locked():
+    # Lock order as everywhere: layer use, unpacking, pulls, the store.
+    with layer_use.deciding(store.root), store.layers_locked(), store.no_pulls(), store.locked():
         images = store.images().values()
         keep_layers = {path.name for image in images for path in store.layer_dirs(image)}
-        keep_layers |= layers_in_use()
+        keep_layers |= layer_use.in_use()
         keep_blobs = {
             digest.removeprefix("sha256:")
             for image in images

@@ -335,7 +335,7 @@ def test_prune_waits_for_running_pulls(store: Store, monkeypatch: pytest.MonkeyP
     from podman_sd.fetch.pull import pulling
     from podman_sd.image import gc
 
-    monkeypatch.setattr(gc, "layers_in_use", set)  # no running pods here
+    monkeypatch.setenv("PODMAN_SD_RUNTIME_DIR", str(store.root / "run"))  # no pods here
     content = b"a layer a pull has just committed"
     digest = f"sha256:{hashlib.sha256(content).hexdigest()}"
     pruned: list[gc.PruneResult] = []
