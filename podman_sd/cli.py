@@ -187,8 +187,10 @@ def cmd_image_umount(args: argparse.Namespace) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
+    from podman_sd import names
     from podman_sd.runtime.execin import exec_in_app
 
+    names.check_pod_name(args.pod)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     return exec_in_app(args.pod, args.app, command or ["/bin/sh"])
 
@@ -198,6 +200,15 @@ def cmd_logs(args: argparse.Namespace) -> int:
     as bare lines, or every app with its name in front of each line."""
     import os
 
+    from podman_sd.errors import ManifestError
+    from podman_sd.status import app_names
+
+    _check_pod(args.name)
+    apps = app_names(args.name)
+    if args.app and apps and args.app not in apps:
+        raise ManifestError(
+            f"pod {args.name} has no app {args.app!r} (its apps: {', '.join(sorted(apps))})"
+        )
     # --all: output that is not text comes back as the app wrote it (as with
     # `podman logs`), not as "[9B blob data]".
     argv = ["journalctl", f"--unit=pod@{args.name}.service", "--no-pager", "--all"]
@@ -230,17 +241,23 @@ def cmd_image_rm(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def _check_pod(name: str) -> None:
+    """NAME is a pod: it has a manifest, or it still runs (a running pod
+    whose manifest was removed runs until it is stopped)."""
+    from podman_sd import names
     from podman_sd.errors import ManifestError
-    from podman_sd.status import format_status, known_pods, manifest_exists, pod_status
+    from podman_sd.status import known_pods, manifest_exists
+
+    names.check_pod_name(name)
+    if not manifest_exists(name) and name not in known_pods():
+        raise ManifestError(f"no pod {name!r}: {paths.manifest_path(name)} does not exist")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from podman_sd.status import format_status, pod_status
     from podman_sd.systemd.bus import Systemd
 
-    # A running pod whose manifest was removed is still a pod (known_pods
-    # counts its runtime state too): it runs until it is stopped.
-    if not manifest_exists(args.name) and args.name not in known_pods():
-        raise ManifestError(
-            f"no pod {args.name!r}: {paths.manifest_path(args.name)} does not exist"
-        )
+    _check_pod(args.name)
     status = pod_status(args.name, Systemd())
     if args.json:
         json.dump(status, sys.stdout, indent=1)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import re
 import shutil
 import sys
 import time
@@ -25,7 +24,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from podman_sd import paths
+from podman_sd import names, paths
 from podman_sd import syscalls as sc
 from podman_sd.errors import ManifestError, RuntimeSetupError, SystemdError
 from podman_sd.image import layer_use
@@ -45,10 +44,6 @@ from podman_sd.systemd.worker import SystemdWorker
 if TYPE_CHECKING:
     from podman_sd.manifest import Pod
     from podman_sd.systemd.bus import Systemd
-
-# A Kubernetes pod name: a DNS-1123 label. Checked before the name is used
-# in any path, also when the manifest is not read (cached plan).
-_POD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class StopRequested(Exception):
@@ -87,7 +82,6 @@ def check_host(pod: Pod) -> None:
 def compile_from_manifest(pod_name: str, notifier: Notifier) -> dict[str, Any]:
     """Read the manifest, pull and unpack its images, and compile the plan."""
     gc.enable()  # off for the fast path (entry.py); this one parses, pulls, unpacks
-    from podman_sd import names
     from podman_sd.image.ensure import ensure_image
     from podman_sd.image.layers import ensure_unpacked
     from podman_sd.image.spec import MAX_DOCUMENT_SIZE, parse_config
@@ -191,8 +185,6 @@ class PodStarter:
     def __init__(
         self, plan: dict[str, Any], systemd: Systemd | SystemdWorker, writer: JournalWriter
     ) -> None:
-        from podman_sd import names
-
         self.plan = plan
         self.systemd = systemd
         self.writer = writer
@@ -303,8 +295,7 @@ def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> Non
     returns; it returns when a stop request ended the start (StopRequested).
 
     SYSTEMD makes the D-Bus calls; by default a ``Systemd`` made here."""
-    if not _POD_NAME.match(pod_name):
-        raise ManifestError(f"{pod_name!r} is not a pod name (a DNS label: a-z, 0-9 and '-')")
+    names.check_pod_name(pod_name)  # also when the manifest is not read (cached plan)
     notifier = Notifier()
     started_at = time.monotonic()
     # The pod's own mount namespace, entered while this process is still
@@ -449,17 +440,16 @@ def cleanup(pod_name: str) -> None:
     the launcher's exit 0; after a failure they stay for the restart. A
     failed start also forgets the cached plan, so the next start reads the
     manifest again."""
+    names.check_pod_name(pod_name)  # it names directories removed here
     deliberate = os.environ.get("SERVICE_RESULT") == "success"
     if os.environ.get("SERVICE_RESULT") not in (None, "success"):
         plans.forget(pod_name)
     clean_stale_state(pod_name, volumes_too=deliberate)
-    if _POD_NAME.match(pod_name):
-        # The pod's slice stays active after its last scope is gone (slices
-        # are not collected while active): stop it, so a stopped pod leaves
-        # no unit behind. Queued, not waited for.
-        from podman_sd import names
-        from podman_sd.errors import SystemdError
-        from podman_sd.systemd.bus import Systemd
+    # The pod's slice stays active after its last scope is gone (slices are
+    # not collected while active): stop it, so a stopped pod leaves no unit
+    # behind. Queued, not waited for.
+    from podman_sd.errors import SystemdError
+    from podman_sd.systemd.bus import Systemd
 
-        with contextlib.suppress(SystemdError):
-            Systemd().stop_unit(names.pod_slice(pod_name))
+    with contextlib.suppress(SystemdError):
+        Systemd().stop_unit(names.pod_slice(pod_name))

@@ -9,13 +9,29 @@ inside the slice of a pod called ``my``.
 
 from __future__ import annotations
 
+import re
 import string
+
+from podman_sd.errors import ManifestError
+
+# A Kubernetes pod name: a DNS-1123 label. Checked before a name from the
+# command line is used in any path or unit name (`*` would be a glob there).
+_POD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 _PLAIN = frozenset(string.ascii_letters + string.digits + ":_.")
 
 # All pod slices live under one parent slice, so `systemctl status pod.slice`
 # shows every pod and pod-level limits have one obvious home.
 PODS_SLICE = "pod.slice"
+
+
+def is_pod_name(name: str) -> bool:
+    return bool(_POD_NAME.match(name))
+
+
+def check_pod_name(name: str) -> None:
+    if not is_pod_name(name):
+        raise ManifestError(f"{name!r} is not a pod name (a DNS label: a-z, 0-9 and '-')")
 
 
 def systemd_escape(name: str) -> str:

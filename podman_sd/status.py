@@ -77,3 +77,19 @@ def format_status(status: dict[str, Any]) -> str:
 
 def manifest_exists(pod: str) -> bool:
     return Path(paths.manifest_path(pod)).exists()
+
+
+def app_names(pod: str) -> set[str]:
+    """The apps and init containers POD has or had: those of its running
+    state and of its manifest, if it parses (empty when neither is known)."""
+    from podman_sd.errors import ManifestError
+    from podman_sd.manifest import load_pod
+
+    known = {str(app.get("name")) for app in _runtime_state(pod).get("apps", [])}
+    if manifest_exists(pod):
+        try:
+            spec = load_pod(paths.manifest_path(pod)).spec
+        except ManifestError:
+            return known
+        known.update(c.name for c in (*spec.init_containers, *spec.containers))
+    return known

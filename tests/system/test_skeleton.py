@@ -95,6 +95,19 @@ def test_hello_runs_in_a_scope_logs_to_the_journal_and_stops_cleanly(host: TestH
         == "hello from podman-sd\nto stderr\n"
     )
     assert "greeter" in host.run("podman-sd", "logs", "-n", "1", "hello").stdout
+    # A pod or an app that is not there is an error, not an empty log; a
+    # name that is not a pod name is never passed on (`*` globs units).
+    for argv, said in (
+        (["logs", "nosuch"], "no pod 'nosuch'"),
+        (["logs", "hello", "nosuch"], "pod hello has no app 'nosuch' (its apps: greeter)"),
+        (["logs", "*"], "'*' is not a pod name"),
+        (["status", "../hello"], "'../hello' is not a pod name"),
+        (["exec", "../hello", "greeter", "--", "true"], "'../hello' is not a pod name"),
+    ):
+        result = host.run("podman-sd", *argv, check=False)
+        assert (result.returncode, result.stdout) == (1, ""), (argv, result)
+        assert result.stderr.startswith(f"podman-sd: error: {said}"), argv
+        assert result.stderr.count("\n") == 1, argv
 
     started = time.monotonic()
     host.run("systemctl", "stop", "pod@hello")
