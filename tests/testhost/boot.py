@@ -53,6 +53,11 @@ def _build_root(name: str, repo: Path) -> Path:
     state.mkdir(parents=True, exist_ok=True)
     sc.mount("podman-sd-state", state, "tmpfs", sc.MS_NOSUID, "mode=0755")
     (root / "etc/hostname").write_text(f"{name}\n")
+    # /dev is the machine's: the host's journald would copy the machine's
+    # whole kernel log (/dev/kmsg) into its journal, in every test host.
+    journald = root / "etc/systemd/journald.conf.d"
+    journald.mkdir(parents=True, exist_ok=True)
+    (journald / "testhost.conf").write_text("[Journal]\nReadKMsg=no\n")
     # The checkout must be visible inside (the tests `make install` from
     # it). The overlay shows only the root file system: a checkout on
     # another one (a tmpfs, a second disk) is bound in at the same path. So
