@@ -6,7 +6,7 @@
     podman-sd image pull|import|list|inspect|rm|prune|render|mount|umount ...
     podman-sd trust show|set ...
     podman-sd exec|enter POD APP [-- COMMAND...]
-    podman-sd logs NAME [APP] [-f] [-n N]
+    podman-sd logs NAME [APP] [-f] [-n N] [--since T] [--until T] [-t]
     podman-sd launch NAME       (the main process of pod@NAME.service)
     podman-sd cleanup NAME      (its ExecStopPost=)
 
@@ -201,6 +201,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     import os
 
     from podman_sd.errors import ManifestError
+    from podman_sd.logs_cmd import journalctl_argv
     from podman_sd.status import app_names
 
     _check_pod(args.name)
@@ -209,15 +210,15 @@ def cmd_logs(args: argparse.Namespace) -> int:
         raise ManifestError(
             f"pod {args.name} has no app {args.app!r} (its apps: {', '.join(sorted(apps))})"
         )
-    # --all: output that is not text comes back as the app wrote it (as with
-    # `podman logs`), not as "[9B blob data]".
-    argv = ["journalctl", f"--unit=pod@{args.name}.service", "--no-pager", "--all"]
-    if args.app:
-        argv += ["--output=cat", f"CONTAINER_NAME={args.app}"]
-    else:
-        argv += ["--output=short", f"PODMAN_SD_POD={args.name}"]
-    argv += ["--follow"] if args.follow else []
-    argv += [f"--lines={args.tail}"] if args.tail is not None else ["--no-tail"]
+    argv = journalctl_argv(
+        args.name,
+        args.app,
+        follow=args.follow,
+        tail=args.tail,
+        since=args.since,
+        until=args.until,
+        timestamps=args.timestamps,
+    )
     os.execvp(argv[0], argv)
 
 
@@ -284,6 +285,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{s['pod']:<30} {s['state']:<12} {running:>5} {s['restarts'] or 0:>8}  {s['status'] or ''}"
         )
     return 0
+
+
+def _count(text: str) -> int:
+    """A number of lines: 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines (0 or more)")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -354,7 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("name")
     logs.add_argument("app", nargs="?")
     logs.add_argument("-f", "--follow", action="store_true", help="keep showing new lines")
-    logs.add_argument("-n", "--tail", type=int, metavar="N", help="only the last N lines")
+    logs.add_argument("-n", "--tail", type=_count, metavar="N", help="only the last N lines")
+    logs.add_argument(
+        "--since", metavar="TIME", help="lines since TIME: 10m, 2026-01-02T15:04:05Z, yesterday"
+    )
+    logs.add_argument("--until", metavar="TIME", help="lines before TIME (as --since)")
+    logs.add_argument("-t", "--timestamps", action="store_true", help="show when each line came")
     logs.set_defaults(handler=cmd_logs)
 
     exec_ = verbs.add_parser(

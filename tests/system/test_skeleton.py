@@ -4,6 +4,7 @@ journal, and a clean stop."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -95,6 +96,16 @@ def test_hello_runs_in_a_scope_logs_to_the_journal_and_stops_cleanly(host: TestH
         == "hello from podman-sd\nto stderr\n"
     )
     assert "greeter" in host.run("podman-sd", "logs", "-n", "1", "hello").stdout
+    # As `podman logs --since/--until/-t` takes them.
+    recent = host.run("podman-sd", "logs", "--since", "1h", "hello", "greeter").stdout
+    assert recent == "hello from podman-sd\nto stderr\n"
+    later = ["--since", "2099-01-01T00:00:00Z"]
+    assert host.run("podman-sd", "logs", *later, "hello", "greeter").stdout == ""
+    assert host.run("podman-sd", "logs", "--until", "10m", "hello").stdout == ""
+    stamped = host.run("podman-sd", "logs", "-t", "hello", "greeter").stdout.splitlines()
+    assert re.match(
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\S* .*hello from podman-sd$", stamped[0]
+    )
     # A pod or an app that is not there is an error, not an empty log; a
     # name that is not a pod name is never passed on (`*` globs units).
     for argv, said in (
@@ -108,6 +119,8 @@ def test_hello_runs_in_a_scope_logs_to_the_journal_and_stops_cleanly(host: TestH
         assert (result.returncode, result.stdout) == (1, ""), (argv, result)
         assert result.stderr.startswith(f"podman-sd: error: {said}"), argv
         assert result.stderr.count("\n") == 1, argv
+    wrong = host.run("podman-sd", "logs", "-n", "-1", "hello", check=False)
+    assert wrong.returncode == 2 and "'-1' is not a number of lines" in wrong.stderr
 
     started = time.monotonic()
     host.run("systemctl", "stop", "pod@hello")
