@@ -357,7 +357,14 @@ def start_pod(
             stack.callback(os.close, pid_ns)
             fds = (*fds, pid_ns)
         writer = JournalWriter()
-        launches = [(app_launch(pod_name, a, etc, sources, fds, own_pid), a) for a in plan["apps"]]
+
+        def app_launches() -> list[tuple[AppLaunch, dict[str, Any]]]:
+            return [(app_launch(pod_name, a, etc, sources, fds, own_pid), a) for a in plan["apps"]]
+
+        # With init containers, the apps' mounts are made after they ran, as
+        # the kubelet does: a missing subPath is created (as a directory) only
+        # then, so an init container can put a file there first.
+        launches = [] if plan["init"] else app_launches()
         pending: list[PendingApp] = []
 
         @stack.callback
@@ -382,7 +389,8 @@ def start_pod(
             wakeup,
             notifier,
         )
-        if not pending:
+        if plan["init"]:
+            launches = app_launches()
             pending = [prepare(launch) for launch, _ in launches]
         apps: list[dict[str, Any]] = []
         inherit: list[int] = []

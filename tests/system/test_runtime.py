@@ -262,3 +262,44 @@ def test_stop_removes_empty_dirs_and_keeps_host_paths(host: TestHost) -> None:
         host.run("grep", "-c", "podman-sd/pods", "/proc/1/mountinfo", check=False).stdout.strip()
         == "0"
     )
+
+
+INIT_WRITES_CONFIG = f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: initcfg
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 0
+  volumes:
+  - name: cfg
+    emptyDir: {{}}
+  initContainers:
+  - name: render
+    image: {IMAGE}
+    command: [sh, -c, "echo key=value > /cfg/app.conf && mkdir /cfg/d && echo in-d > /cfg/d/f"]
+    volumeMounts: [{{name: cfg, mountPath: /cfg}}]
+  containers:
+  - name: app
+    image: {IMAGE}
+    command: [sleep, "1000"]
+    volumeMounts:
+    - {{name: cfg, mountPath: /etc/app.conf, subPath: app.conf}}
+    - {{name: cfg, mountPath: /srv/d, subPath: d}}
+    - {{name: cfg, mountPath: /srv/new, subPath: new}}
+"""
+
+
+def test_an_init_container_can_write_the_file_an_app_mounts_by_subpath(host: TestHost) -> None:
+    """The kubelet's order: the apps' subPaths are looked at (and a missing
+    one created, as a directory) only after the init containers ran."""
+    write_pod(host, "initcfg", INIT_WRITES_CONFIG)
+    host.run("systemctl", "start", "pod@initcfg")
+    try:
+        pid = app_pid(host, "initcfg", "app")
+        assert in_app(host, pid, "cat", "/etc/app.conf") == "key=value\n"
+        assert in_app(host, pid, "cat", "/srv/d/f") == "in-d\n"
+        assert in_app(host, pid, "stat", "-c", "%F", "/srv/new") == "directory\n"
+    finally:
+        host.run("systemctl", "stop", "pod@initcfg")
