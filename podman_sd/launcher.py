@@ -124,6 +124,8 @@ def clean_stale_state(pod: str, *, volumes_too: bool = False) -> None:
     shutil.rmtree(pod_state_dir(pod) / "apps", ignore_errors=True)
     if volumes_too:
         shutil.rmtree(pod_state_dir(pod), ignore_errors=True)
+    with contextlib.suppress(OSError):  # nothing kept: no empty folder left either
+        pod_state_dir(pod).rmdir()
 
 
 def record_layers(pod: str, plan: dict[str, Any]) -> None:
@@ -322,6 +324,17 @@ def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> Non
         raise
 
 
+def automatic_restart(pod: str, systemd: Systemd | SystemdWorker) -> bool:
+    """Whether systemd started this run of the pod by its Restart= setting.
+    NRestarts counts those and goes back to 0 on any start asked for; when it
+    cannot be read, this counts as a restart (keeping data is the safe side)."""
+    try:
+        restarts = systemd.unit_properties(names.pod_service(pod), ["NRestarts"])["NRestarts"]
+    except (SystemdError, KeyError):
+        return True
+    return bool(restarts)
+
+
 def start_pod(
     pod_name: str,
     plan: dict[str, Any],
@@ -335,6 +348,18 @@ def start_pod(
     # wait for them and see their exit status.
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     runtime = paths.pod_runtime_dir(pod_name)
+    left = pod_state_dir(pod_name) / "volumes"
+    if left.exists():
+        if systemd is None:
+            from podman_sd.systemd.bus import Systemd
+
+            systemd = Systemd()
+        if not automatic_restart(pod_name, systemd):
+            # A run that failed keeps its emptyDirs for systemd's restart of
+            # the pod (Restart=); this start was asked for instead (maybe
+            # after a stop during the restart delay, which runs no clean-up):
+            # a new pod, whose emptyDirs start empty.
+            shutil.rmtree(left)
     sources = volumes.prepare_volumes(
         plan["volumes"], plan["fs_group"], pod_state_dir(pod_name), runtime
     )

@@ -145,6 +145,9 @@ class SystemdWorker:
         if properties:
             self._call("set_unit_properties", name, tuple(tuple(p) for p in properties))
 
+    def unit_properties(self, name: str, properties: Sequence[str]) -> dict[str, Any]:
+        return dict(self._call("unit_properties", name, tuple(properties)))
+
     def close(self) -> None:
         if self._pidfd >= 0:
             self._warmup.stop()

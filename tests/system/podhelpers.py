@@ -28,6 +28,12 @@ def journal(host: TestHost, unit: str, *matches: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+def journal_now(host: TestHost) -> str:
+    """Now, for journalctl --since: to the microsecond, so that what a test
+    that ended in this same second logged is not counted."""
+    return host.run("date", "+%Y-%m-%d %H:%M:%S.%6N").stdout.strip()
+
+
 def messages(host: TestHost, unit: str, *matches: str) -> list[str]:
     return [str(e.get("MESSAGE")) for e in journal(host, unit, *matches)]
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.system.podhelpers import journal_now
 from tests.system.registry_setup import (
     BASIC,
     MULTI_INDEX,
@@ -64,12 +65,6 @@ def fetch_journal(host: TestHost) -> list[dict[str, str]]:
         "journalctl", "SYSLOG_IDENTIFIER=podman-sd-fetch", "-o", "json", "--no-pager"
     ).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def journal_now(host: TestHost) -> str:
-    """Now, for journalctl --since: to the microsecond, so that what a test
-    that ended in this same second logged is not counted."""
-    return host.run("date", "+%Y-%m-%d %H:%M:%S.%6N").stdout.strip()
 
 
 def manifest_digest(host: TestHost, reference: str, *creds: str) -> str:

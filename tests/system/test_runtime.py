@@ -9,6 +9,7 @@ import pytest
 
 from tests.system.podhelpers import (
     app_pid,
+    journal_now,
     messages,
     overlay_mounts,
     status,
@@ -303,3 +304,52 @@ def test_an_init_container_can_write_the_file_an_app_mounts_by_subpath(host: Tes
         assert in_app(host, pid, "stat", "-c", "%F", "/srv/new") == "directory\n"
     finally:
         host.run("systemctl", "stop", "pod@initcfg")
+
+
+def crashing_pod_with_scratch(name: str) -> str:
+    return f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: Always
+  terminationGracePeriodSeconds: 0
+  volumes:
+  - name: scratch
+    emptyDir: {{}}
+  containers:
+  - name: app
+    image: {IMAGE}
+    command: [sh, -c, "echo run >> /scratch/runs; echo runs=$(wc -l < /scratch/runs); sleep 1; exit 3"]
+    volumeMounts: [{{name: scratch, mountPath: /scratch}}]
+"""
+
+
+def test_a_start_after_a_stop_during_the_restart_delay_is_a_new_pod(host: TestHost) -> None:
+    """emptyDirs live as long as the pod, across systemd's restarts of it; a
+    stop in the restart delay runs no clean-up, so the next start must know
+    it is not a restart and begin with empty emptyDirs."""
+    write_pod(host, "again", crashing_pod_with_scratch("again"))
+    host.write_file(
+        "/etc/systemd/system/pod@again.service.d/slow.conf", "[Service]\nRestartSec=3\n"
+    )
+    host.run("systemctl", "daemon-reload")
+    try:
+        host.run("systemctl", "start", "pod@again")
+        # The first restart finds the first run's file: the same pod.
+        assert wait_for(lambda: "runs=2" in messages(host, "pod@again"), timeout=20)
+        wait_for(lambda: unit_property(host, "pod@again.service", "SubState") == "auto-restart")
+        host.run("systemctl", "stop", "pod@again")
+        assert host.run("test", "-e", "/var/lib/podman-sd/pods/again/volumes/scratch/runs",
+                        check=False).returncode == 0  # fmt: skip
+        since = journal_now(host)
+        host.run("systemctl", "start", "pod@again")
+        lines = wait_for(lambda: [m for m in messages(host, "pod@again", f"--since={since}")
+                                  if m.startswith("runs=")])  # fmt: skip
+        assert lines[0] == "runs=1"
+    finally:
+        host.run("systemctl", "stop", "pod@again")
+        host.run("rm", "-rf", "/etc/systemd/system/pod@again.service.d")
+        host.run("systemctl", "daemon-reload")
+    assert host.run("test", "-e", "/var/lib/podman-sd/pods/again", check=False).returncode != 0
