@@ -40,8 +40,12 @@ def load_public_key(pem: bytes, source: str) -> TrustedKey:
     """Parse a PEM public key for cosign; PolicyError naming SOURCE if unusable."""
     try:
         key = serialization.load_pem_public_key(pem)
-    except (ValueError, UnsupportedAlgorithm) as err:
-        raise PolicyError(f"{source}: not a PEM public key: {err}") from None
+    except UnsupportedAlgorithm:
+        raise PolicyError(f"{source}: a public key of a type cosign does not use") from None
+    except ValueError:  # its text is OpenSSL's error stack, not for users
+        marker = b"-----BEGIN PUBLIC KEY-----"
+        why = "the key in it cannot be read" if marker in pem else f"no {marker.decode()} line"
+        raise PolicyError(f"{source}: not a PEM public key ({why})") from None
     if isinstance(key, ec.EllipticCurvePublicKey):
         if not isinstance(key.curve, _CURVES):
             raise PolicyError(f"{source}: the curve {key.curve.name} is not supported")

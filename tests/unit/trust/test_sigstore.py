@@ -250,7 +250,11 @@ def test_missing_policy_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize(
     ("pem", "why"),
     [
-        (b"not a key", "not a PEM public key"),
+        (b"not a key", r"^key.pub: not a PEM public key \(no -----BEGIN PUBLIC KEY----- line\)$"),
+        (
+            b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+            r"^key.pub: not a PEM public key \(the key in it cannot be read\)$",
+        ),
         (
             rsa.generate_private_key(public_exponent=65537, key_size=1024)
             .public_key()
