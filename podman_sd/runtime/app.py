@@ -33,7 +33,7 @@ from typing import NamedTuple
 from podman_sd import syscalls as sc
 from podman_sd.errors import RuntimeSetupError
 from podman_sd.runtime import caps, rootfs
-from podman_sd.runtime.users import resolve_user
+from podman_sd.runtime.users import home_of, resolve_user
 from podman_sd.runtime.volumes import VolumeMount
 
 
@@ -89,7 +89,7 @@ def _close_other_fds(keep: int) -> None:
     os.closerange(keep + 1, 65536)
 
 
-def _build_world(launch: AppLaunch) -> tuple[int, int, tuple[int, ...]]:
+def _build_world(launch: AppLaunch) -> tuple[int, int, tuple[int, ...], str]:
     """In the app process (PID 1 of its namespaces), before it is in its scope:
     the root file system, /proc, /dev, /sys, volumes, pivot_root, the user."""
     root = launch.mountpoint
@@ -116,11 +116,11 @@ def _build_world(launch: AppLaunch) -> tuple[int, int, tuple[int, ...]]:
             f"runAsNonRoot is set but the app would run as root (user {launch.user!r})"
         )
     os.chdir(launch.working_dir or "/")
-    return uid, gid, groups
+    return uid, gid, groups, home_of(uid, Path("/"))
 
 
 def _become_app(launch: AppLaunch, go_r: int, status_w: int) -> None:
-    uid, gid, groups = _build_world(launch)
+    uid, gid, groups, home = _build_world(launch)
     _report(status_w, "prepared\n")
     # Nothing runs before the launcher has put us into our scope.
     if os.read(go_r, 1) != b"g":
@@ -144,8 +144,11 @@ def _become_app(launch: AppLaunch, go_r: int, status_w: int) -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     _close_other_fds(status_w)
     program = launch.argv[0]
+    # As runc, podman and the CRI runtimes: HOME from the image's passwd
+    # entry of the user, unless the image or the manifest set it.
+    env = {"HOME": home, **launch.env}
     try:
-        os.execvpe(program, list(launch.argv), dict(launch.env))
+        os.execvpe(program, list(launch.argv), env)
     except FileNotFoundError:
         raise RuntimeSetupError(
             f"{program}: no such file in the image (PATH={launch.env.get('PATH', '')})"

@@ -57,3 +57,11 @@ def resolve_user(spec: str, root: Path) -> tuple[int, int, tuple[int, ...]]:
     )
     assert uid is not None
     return uid, gid, extra
+
+
+def home_of(uid: int, root: Path) -> str:
+    """The home directory of UID in ROOT's /etc/passwd, or "/" (runc's HOME)."""
+    for entry in _table(root / "etc/passwd"):
+        if len(entry) > 5 and entry[2] == str(uid) and entry[5]:
+            return entry[5]
+    return "/"

@@ -150,6 +150,10 @@ def test_env_args_working_dir_and_expansion(host: TestHost) -> None:
         ]
     )
     assert lines == ["msg=hello world tier=backend cwd=/srv/www"]
+    # HOME as runc sets it: from the passwd entry of the user the app runs as.
+    for app, home in (("sidecar", "/root"), ("web", "/home/app")):
+        environ = proc(host, app_pid(host, "multi", app), "environ").split("\0")
+        assert f"HOME={home}" in environ, (app, environ)
 
 
 def test_user_groups_and_capabilities(host: TestHost) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from podman_sd.errors import RuntimeSetupError
-from podman_sd.runtime.users import resolve_user
+from podman_sd.runtime.users import home_of, resolve_user
 
 
 @pytest.fixture
@@ -40,3 +40,9 @@ def test_unknown_names_are_errors(root: Path) -> None:
         resolve_user("ghost", root)
     with pytest.raises(RuntimeSetupError, match="group 'nogroup'"):
         resolve_user("app:nogroup", root)
+
+
+def test_home_comes_from_passwd_or_is_the_root(root: Path) -> None:
+    assert home_of(1000, root) == "/home/app"
+    assert home_of(0, root) == "/root"
+    assert home_of(4242, root) == "/"  # no entry: runc's default
