@@ -234,11 +234,39 @@ def cmd_trust_set(args: argparse.Namespace) -> int:
     return run_trust_set(args.type, args.pubkeyfile, args.scope)
 
 
+def _pods_using(key: str) -> list[str]:
+    """The running pods with an app of the image stored as KEY."""
+    from podman_sd.image.reference import parse_reference
+    from podman_sd.status import known_pods
+
+    using = []
+    for pod in known_pods():
+        try:
+            state = json.loads((paths.pod_runtime_dir(pod) / "state.json").read_text())
+            images = {str(app["image"]) for app in state["apps"] if app.get("image")}
+            if key in {str(parse_reference(image)) for image in images}:
+                using.append(pod)
+        except (OSError, ValueError, LookupError, TypeError, ImageError):
+            continue  # not running, or no state we can read
+    return using
+
+
 def cmd_image_rm(args: argparse.Namespace) -> int:
-    store, key, _ = _find_image(args.reference)
+    # All are checked before any is removed: an error removes nothing.
+    keys = []
+    for reference in args.references:
+        store, key, _ = _find_image(reference)
+        using = _pods_using(key)
+        if using and not args.force:
+            raise ImageError(
+                f"image {reference} is in use by pod {', '.join(using)}; "
+                "stop it first, or use --force (its layers stay until it stops)"
+            )
+        keys.append(key)
     with store.locked():
-        store.remove_image(key)
-    print(key)
+        for key in dict.fromkeys(keys):
+            store.remove_image(key)
+            print(key)
     return 0
 
 
@@ -355,8 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = image_verbs.add_parser("inspect", help="show an image's record")
     inspect.add_argument("reference")
     inspect.set_defaults(handler=cmd_image_inspect)
-    remove = image_verbs.add_parser("rm", help="remove an image's reference")
-    remove.add_argument("reference")
+    remove = image_verbs.add_parser("rm", help="remove images' references")
+    remove.add_argument("references", nargs="+", metavar="reference")
+    remove.add_argument(
+        "-f", "--force", action="store_true", help="also an image a running pod uses"
+    )
     remove.set_defaults(handler=cmd_image_rm)
     logs = verbs.add_parser("logs", help="show a pod's output (all apps, or one) from the journal")
     logs.add_argument("name")

@@ -127,7 +127,20 @@ def test_prune_keeps_what_is_referenced_or_in_use(host: TestHost) -> None:
         host.run("podman-sd", "image", "inspect", "oci:/srv/images/busybox:two").stdout
     )
     host.run("systemctl", "start", "pod@pair")
-    host.run("podman-sd", "image", "rm", "oci:/srv/images/busybox:two")
+    # As podman: an image a running pod uses is removed only with --force,
+    # and an error removes none of the images named.
+    refused = host.run(
+        "podman-sd", "image", "rm", "oci:/srv/images/busybox:one", "oci:/srv/images/busybox:two",
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (
+        "podman-sd: error: image oci:/srv/images/busybox:one is in use by pod pair; "
+        "stop it first, or use --force (its layers stay until it stops)\n"
+    )
+    host.run("podman-sd", "image", "inspect", "oci:/srv/images/busybox:one")
+    host.run("podman-sd", "image", "inspect", "oci:/srv/images/busybox:two")
+    host.run("podman-sd", "image", "rm", "--force", "oci:/srv/images/busybox:two")
     pruned = json.loads(host.run("podman-sd", "image", "prune", "--json").stdout)
     # Image two is gone, but a running pod still uses its layers.
     assert two[-1] not in pruned["layers"]
