@@ -35,7 +35,13 @@ from podman_sd.runtime.handover import hand_over
 from podman_sd.runtime.logs import LogRelay
 from podman_sd.runtime.namespaces import PodNamespaces, start_pause
 from podman_sd.runtime.podfiles import write_pod_files
-from podman_sd.runtime.supervise import STOP_SIGNALS, SignalWakeup, SupervisedApp, Supervisor
+from podman_sd.runtime.supervise import (
+    STOP_SIGNALS,
+    SignalWakeup,
+    SupervisedApp,
+    Supervisor,
+    write_state,
+)
 from podman_sd.systemd.journal import PRIORITY_ERR, PRIORITY_INFO, JournalWriter
 from podman_sd.systemd.notify import Notifier
 from podman_sd.systemd.scope_wait import wait_for_cgroup
@@ -250,11 +256,21 @@ def run_init_containers(
     wakeup: SignalWakeup, notifier: Notifier,
 ) -> None:  # fmt: skip
     """Each init container runs to completion, in order, before any app."""
+    # In the state file while it runs, as the apps later: `podman-sd exec`
+    # can enter it and `podman-sd status` shows it.
+    state_path = str(paths.pod_runtime_dir(plan["pod"]) / "state.json")
+
+    def record(apps: list[SupervisedApp]) -> None:
+        write_state(state_path, plan["pod"], apps)
+
     for launch, app in launches:
         notifier.status(f"running init container {launch.name}")
         supervised, _ = starter.start(prepare(launch), app)
-        supervisor = Supervisor(plan["pod"], "Never", plan["grace"], notifier, wakeup)
+        supervisor = Supervisor(
+            plan["pod"], "Never", plan["grace"], notifier, wakeup, on_change=record
+        )
         supervisor.add(supervised)
+        record([supervised])
         supervisor.run()
         if supervisor.stop_requested:
             raise StopRequested(

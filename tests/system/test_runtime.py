@@ -357,3 +357,41 @@ def test_a_start_after_a_stop_during_the_restart_delay_is_a_new_pod(host: TestHo
         host.run("rm", "-rf", "/etc/systemd/system/pod@again.service.d")
         host.run("systemctl", "daemon-reload")
     assert host.run("test", "-e", "/var/lib/podman-sd/pods/again", check=False).returncode != 0
+
+
+GATED_INIT = f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: gatedinit
+spec:
+  terminationGracePeriodSeconds: 0
+  volumes:
+  - name: gate
+    hostPath: {{path: /srv/gatedinit, type: DirectoryOrCreate}}
+  initContainers:
+  - name: wait
+    image: {IMAGE}
+    command: [sh, -c, "until test -e /gate/open; do sleep 0.1; done"]
+    volumeMounts: [{{name: gate, mountPath: /gate}}]
+  containers:
+  - name: app
+    image: {IMAGE}
+    command: [sleep, "1000"]
+"""
+
+
+def test_a_running_init_container_can_be_entered_and_is_in_the_status(host: TestHost) -> None:
+    host.run("rm", "-rf", "/srv/gatedinit")
+    write_pod(host, "gatedinit", GATED_INIT)
+    host.run("systemctl", "start", "--no-block", "pod@gatedinit")
+    try:
+        running = wait_for(lambda: status(host, "gatedinit").get("apps"))
+        assert [(a["name"], a["exit_code"]) for a in running] == [("wait", None)]
+        entered = host.run("podman-sd", "exec", "gatedinit", "wait", "--", "ls", "/gate")
+        assert entered.stdout == ""
+        host.run("podman-sd", "exec", "gatedinit", "wait", "--", "touch", "/gate/open")
+        wait_for(lambda: unit_property(host, "pod@gatedinit.service", "ActiveState") == "active")
+        assert [a["name"] for a in status(host, "gatedinit")["apps"]] == ["app"]
+    finally:
+        host.run("systemctl", "stop", "pod@gatedinit")
