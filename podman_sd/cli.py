@@ -204,7 +204,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
     from podman_sd.logs_cmd import journalctl_argv
     from podman_sd.status import app_names
 
-    _check_pod(args.name)
+    # A removed pod's output stays in the journal, for journalctl to show.
+    _check_pod(args.name, f" (what it wrote: journalctl -u pod@{args.name})")
     apps = app_names(args.name)
     if args.app and apps and args.app not in apps:
         raise ManifestError(
@@ -270,7 +271,7 @@ def cmd_image_rm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_pod(name: str) -> None:
+def _check_pod(name: str, hint: str = "") -> None:
     """NAME is a pod: it has a manifest, or it still runs (a running pod
     whose manifest was removed runs until it is stopped)."""
     from podman_sd import names
@@ -279,7 +280,7 @@ def _check_pod(name: str) -> None:
 
     names.check_pod_name(name)
     if not manifest_exists(name) and name not in known_pods():
-        raise ManifestError(f"no pod {name!r}: {paths.manifest_path(name)} does not exist")
+        raise ManifestError(f"no pod {name!r}: {paths.manifest_path(name)} does not exist{hint}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -308,7 +309,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'POD':<30} {'STATE':<12} {'APPS':>5} {'RESTARTS':>8}  STATUS")
     for s in statuses:
-        running = sum(1 for a in s["apps"] if a.get("exit_code") is None)
+        # A last run's app without an exit code ended unseen: none runs.
+        running = 0 if s["last_run"] else sum(1 for a in s["apps"] if a.get("exit_code") is None)
         print(
             f"{s['pod']:<30} {s['state']:<12} {running:>5} {s['restarts'] or 0:>8}  {s['status'] or ''}"
         )
