@@ -493,6 +493,9 @@ def cleanup(pod_name: str) -> None:
     deliberate = os.environ.get("SERVICE_RESULT") == "success"
     if os.environ.get("SERVICE_RESULT") not in (None, "success"):
         plans.forget(pod_name)
+    from podman_sd.status import keep_last_state
+
+    keep_last_state(pod_name)  # `podman-sd status` shows how the apps ended
     clean_stale_state(pod_name, volumes_too=deliberate)
     # The pod's slice stays active after its last scope is gone (slices are
     # not collected while active): stop it, so a stopped pod leaves no unit

@@ -16,6 +16,9 @@ from podman_sd.systemd.journal import JournalWriter, encode_field, encode_fields
 # journald's default LineMax: longer stream lines are split by journald too.
 LINE_MAX = 48 * 1024
 READ_SIZE = 256 * 1024
+# At most this many reads when an app exits (more than a full pipe: 64 KiB
+# by default, 1 MiB at most); the select loop relays anything after that.
+DRAIN_READS = 8
 
 _PARTIAL = encode_field("CONTAINER_PARTIAL_MESSAGE", b"true")
 
@@ -48,6 +51,19 @@ class LogRelay:
         while len(self._pending) > LINE_MAX:
             self.writer.send(self._pending[:LINE_MAX], self.fields + _PARTIAL)
             self._pending = self._pending[LINE_MAX:]
+        return True
+
+    def drain(self, max_reads: int = DRAIN_READS) -> bool:
+        """Relay what is left in the pipe once the app has exited, without
+        waiting: a child of the app may still hold the pipe open (and keep
+        writing, hence the bound). False at end of file."""
+        os.set_blocking(self.fd, False)  # the app is gone: nothing to wait for
+        for _ in range(max_reads):
+            try:
+                if not self.read():
+                    return False
+            except BlockingIOError:
+                break
         return True
 
     def _send(self, line: bytes) -> None:

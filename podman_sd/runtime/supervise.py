@@ -25,7 +25,7 @@ import time
 from podman_sd.exitcodes import EXIT_DEADLINE
 from podman_sd.runtime import probes
 from podman_sd.runtime.logs import LogRelay
-from podman_sd.systemd.journal import JournalWriter
+from podman_sd.systemd.journal import PRIORITY_INFO, JournalWriter, encode_fields
 from podman_sd.systemd.notify import Notifier
 from podman_sd.tinyjson import dumps
 
@@ -107,9 +107,54 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
+def _stderr_is_journal() -> bool:
+    """Whether stderr is pod@NAME.service's journal stream: systemd says so in
+    $JOURNAL_STREAM, "DEVICE:INODE" of that stream (systemd.exec(5))."""
+    try:
+        device, inode = os.environ["JOURNAL_STREAM"].split(":")
+        stat = os.fstat(2)
+        return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
+    except (KeyError, ValueError, OSError):
+        return False
+
+
+class _OwnLines:
+    """Where the supervisor's own lines go. Into the journal over the native
+    protocol, as the apps' lines go, when stderr is the journal anyway:
+    journald reads its stream sockets and its datagram socket in no fixed
+    order, so an "app X exited" line on stderr could land among the last
+    lines of X, sent before it. Datagrams keep the order they were sent in."""
+
+    # SyslogIdentifier= of pod@.service and PRIORITY=6 (info): what
+    # journald gives a line written to stderr.
+    FIELDS = encode_fields({"SYSLOG_IDENTIFIER": "podman-sd", "PRIORITY": PRIORITY_INFO})
+
+    def __init__(self) -> None:
+        self.journal: JournalWriter | None = None
+        self.checked = False
+
+    def write(self, text: str) -> None:
+        if not self.checked:
+            self.checked = True
+            if _stderr_is_journal():
+                try:  # noqa: SIM105 (no contextlib in the resident process)
+                    self.journal = JournalWriter()
+                except OSError:
+                    pass
+        if self.journal is not None:
+            try:
+                self.journal.send(text.encode(errors="replace"), self.FIELDS)
+                return
+            except OSError:
+                self.journal = None  # journald went away: stderr still works
+        print(text, file=sys.stderr, flush=True)
+
+
+_own_lines = _OwnLines()
+
+
 def log(text: str) -> None:
-    # stderr of pod@NAME.service goes to its journal.
-    print(text, file=sys.stderr, flush=True)
+    _own_lines.write(text)
 
 
 class Supervisor:
@@ -139,6 +184,10 @@ class Supervisor:
         self.deadline_exceeded = False
         self.stop_requested = False
         self.last_exit = ""
+        # What decided the pod's fate ("failed: a exited 4"): STATUS= names it
+        # first, so that a later exit with 0 cannot make a failed pod look fine.
+        self.cause = ""
+        self.cause_exit = ""  # the exit in it, as last_exit says it
         self.probes: list[probes.Probe] = []
         self.probe_pids: dict[int, probes.Probe] = {}
         # Sent by the launcher unless readiness probes or postStart hooks
@@ -230,6 +279,7 @@ class Supervisor:
             log(f"{what} failed {probe.failures} times")
             if probe.kind in (probes.STARTUP, probes.LIVENESS):
                 self.failed = True
+                self._decide(f"failed: {what} failed")
                 self.begin_stop(f"{what} failed; the pod restarts")
         else:
             log(f"{what} passed")
@@ -255,7 +305,17 @@ class Supervisor:
             text += f", {ready}/{total} ready"
         if self.stopping_since is not None:
             text = f"stopping: {text}"
-        return f"{text}; last exit: {self.last_exit}" if self.last_exit else text
+        if self.cause:
+            text = f"{text}; {self.cause}"
+        if self.last_exit and self.last_exit != self.cause_exit:
+            text = f"{text}; last exit: {self.last_exit}"
+        return text
+
+    def _decide(self, cause: str, exit_text: str = "") -> None:
+        """The first cause of the pod's end (or restart) is the one that counts:
+        the exits that follow are those of apps stopped because of it."""
+        if not self.cause:
+            self.cause, self.cause_exit = cause, exit_text
 
     # -- events --------------------------------------------------------------
 
@@ -280,6 +340,9 @@ class Supervisor:
             if app is None:
                 continue  # an orphan re-parented to us (we are a subreaper)
             app.exit_code = exit_code_of(status)
+            # What the app wrote last is in its pipes now: into the journal
+            # before the line that says it exited.
+            self._drain(app)
             self.last_exit = f"{app.name} exited {app.exit_code}"
             log(f"app {app.name} exited with status {app.exit_code}")
             self._read_termination_message(app)
@@ -309,9 +372,11 @@ class Supervisor:
         code = app.exit_code or 0
         if code != 0:
             self.failed = True
+            self._decide(f"failed: {self.last_exit}", self.last_exit)
         if self.policy == "Always" or (self.policy == "OnFailure" and code != 0):
             # The pod restarts as a whole: stop the others, let systemd restart us.
             self.failed = True
+            self._decide(f"restarts: {self.last_exit}", self.last_exit)
             self.begin_stop(f"app {app.name} exited {code}; the pod restarts")
 
     def begin_stop(self, why: str) -> None:
@@ -363,6 +428,21 @@ class Supervisor:
             self.selector.unregister(relay.fd)
             os.close(relay.fd)
 
+    def _drain(self, app: SupervisedApp) -> None:
+        registered = self.selector.get_map()
+        for relay in app.relays:
+            key = registered.get(relay.fd)
+            if key is None or key.data is not relay:
+                continue  # closed at end of file already
+            try:
+                more = relay.drain()
+            except OSError as err:
+                log(f"log relay of fd {relay.fd} failed: {err}")
+                more = False
+            if not more:
+                self.selector.unregister(relay.fd)
+                os.close(relay.fd)
+
     def _open_pipes(self) -> int:
         return len(self.selector.get_map()) - 1
 
@@ -381,6 +461,7 @@ class Supervisor:
         if self.deadline is not None:
             if now >= self.deadline:
                 self.deadline_exceeded = True
+                self._decide("failed: activeDeadlineSeconds exceeded")
                 self.begin_stop("activeDeadlineSeconds exceeded")
                 return 0.0
             timeout = min(timeout, self.deadline - now)
@@ -406,10 +487,11 @@ class Supervisor:
 # -- the resident process after the hand-over --------------------------------
 
 
-def write_state(path: str, pod: str, apps: list[SupervisedApp]) -> None:
+def write_state(path: str, pod: str, apps: list[SupervisedApp], status: str = "") -> None:
     state = {
         "pod": pod,
         "launcher_pid": os.getpid(),
+        "status": status,  # STATUS=, also for `status` once the pod ended
         "apps": [{"name": a.name, "pid": a.pid, "exit_code": a.exit_code, **a.info} for a in apps],
     }
     tmp = f"{path}.tmp"
@@ -434,7 +516,7 @@ def supervise_plan(plan: dict[str, Any]) -> int:
         plan["grace"],
         notifier,
         wakeup,
-        on_change=lambda apps: write_state(state_path, plan["pod"], apps),
+        on_change=lambda apps: write_state(state_path, plan["pod"], apps, supervisor.status_text()),
         deadline=None if deadline is None else time.monotonic() + deadline,
     )
     now = time.monotonic()
@@ -449,7 +531,7 @@ def supervise_plan(plan: dict[str, Any]) -> int:
         supervisor.add(supervised)
         supervisor.add_probes(app["name"], app.get("probes") or {}, now)
     # State first: the hooks run `podman-sd exec`, which finds the app there.
-    write_state(state_path, plan["pod"], list(supervisor.apps.values()))
+    write_state(state_path, plan["pod"], list(supervisor.apps.values()), supervisor.status_text())
     for app, supervised in zip(plan["apps"], supervisor.apps.values(), strict=True):
         if app.get("hooks"):
             supervisor.add_hooks(supervised, app["hooks"])

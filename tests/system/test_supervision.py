@@ -67,7 +67,11 @@ def test_never_does_not_restart(host: TestHost) -> None:
     host.run("systemctl", "start", "pod@once", check=False)
     assert wait_for(lambda: state(host, "once") == "failed")
     assert unit_property(host, "pod@once.service", "NRestarts") == "0"
-    assert unit_property(host, "pod@once.service", "StatusText").endswith("last exit: app exited 7")
+    # The exit that failed the pod, named once (it is also the last).
+    assert (
+        unit_property(host, "pod@once.service", "StatusText")
+        == "0/1 apps running; failed: app exited 7"
+    )
 
 
 def test_graceful_stop_gives_the_grace_period_to_an_app_that_traps_sigterm(host: TestHost) -> None:
@@ -250,6 +254,9 @@ def test_a_failing_init_container_fails_the_start_with_its_exit_code(host: TestH
     )
     lines = messages(host, "pod@initfail")
     assert "setting up" in lines and "never" not in lines
+    # The pod ended: its last state tells how the init container ended.
+    status = json.loads(host.run("podman-sd", "status", "--json", "initfail", check=False).stdout)
+    assert [(a["name"], a["exit_code"]) for a in status["apps"]] == [("setup", 5)]
     assert any("init container setup failed with exit status 5" in m for m in lines)
 
 
@@ -358,3 +365,72 @@ def test_status_of_a_running_pod_whose_manifest_was_removed(host: TestHost) -> N
         host.run("systemctl", "stop", "pod@orphan")
     result = host.run("podman-sd", "status", "orphan", check=False)
     assert result.returncode == 1 and "no pod 'orphan'" in result.stderr
+
+
+def test_an_apps_last_output_reaches_the_journal_before_its_exit_line(host: TestHost) -> None:
+    """The supervisor relays what an app wrote last before it says the app
+    exited, for apps and init containers alike. Its own lines reach journald
+    the way the apps' lines do (with 300 lines of output, one on stderr used
+    to land among them)."""
+    script = "echo line1; seq 1 300; echo line2 >&2; exit 3"
+    manifest = one_app_pod("lastout", script, policy="Never").replace(
+        "  containers:",
+        "  initContainers:\n"
+        "  - name: setup\n"
+        f"    image: {IMAGE}\n"
+        "    imagePullPolicy: IfNotPresent\n"
+        "    command: [sh, -c, 'echo init1; echo init2 >&2']\n"
+        "  containers:",
+    )
+    write_pod(host, "lastout", manifest)
+    host.run("systemctl", "start", "pod@lastout", check=False)
+    assert wait_for(lambda: state(host, "lastout") == "failed")
+    lines = messages(host, "pod@lastout")
+    init_exit = lines.index("app setup exited with status 0")
+    app_exit = lines.index("app app exited with status 3")
+    assert lines.index("init1") < init_exit and lines.index("init2") < init_exit, lines
+    assert init_exit < lines.index("line1") < app_exit, lines
+    assert lines.index("300") < app_exit and lines.index("line2") < app_exit, lines
+
+
+def test_status_of_an_ended_pod_shows_how_each_app_ended(host: TestHost) -> None:
+    """The runtime directory goes when the pod ends; its last state stays for
+    `status`, and the summary names the exit that failed the pod, not the
+    last one (an exit 0 after it)."""
+    apps = "".join(
+        f"  - name: {name}\n    image: {IMAGE}\n    imagePullPolicy: IfNotPresent\n"
+        f"    command: [sh, -c, 'sleep {delay}; exit {code}']\n"
+        for name, delay, code in (("a", 0, 4), ("b", 0.4, 5), ("c", 0.8, 0))
+    )
+    manifest = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: term\n"
+        f"spec:\n  restartPolicy: Never\n  containers:\n{apps}"
+    )
+    write_pod(host, "term", manifest)
+    host.run("systemctl", "start", "pod@term", check=False)
+    assert wait_for(lambda: state(host, "term") == "failed")
+    summary = "0/3 apps running; failed: a exited 4; last exit: c exited 0"
+    assert unit_property(host, "pod@term.service", "StatusText") == summary
+    assert host.run("test", "-e", "/run/podman-sd/pods/term", check=False).returncode != 0
+    result = host.run("podman-sd", "status", "--json", "term", check=False)
+    assert result.returncode == 3  # not running
+    status = json.loads(result.stdout)
+    assert status["state"] == "failed" and status["last_run"] is True
+    assert status["status"] == summary
+    assert {a["name"]: a["exit_code"] for a in status["apps"]} == {"a": 4, "b": 5, "c": 0}
+    text = host.run("podman-sd", "status", "term", check=False).stdout
+    assert f"pod term: failed (failed), {summary}" in text
+    assert "last run:" in text
+    rows = text.splitlines()[4:]  # after the header of the table
+    exits = {row.split()[0]: row.split()[2] for row in rows}
+    assert exits == {"a": "4", "b": "5", "c": "0"}, text
+    listed = host.run("podman-sd", "list").stdout
+    assert any(line.split()[:3] == ["term", "failed", "0"] for line in listed.splitlines())
+    # A run that ends before its apps run (here: a manifest that no longer
+    # parses) is not shown with the apps of the run before.
+    write_pod(host, "term", manifest.replace("containers:", "containerz:"))
+    host.run("systemctl", "reset-failed", "pod@term")
+    host.run("systemctl", "start", "pod@term", check=False)
+    assert wait_for(lambda: state(host, "term") == "failed")
+    status = json.loads(host.run("podman-sd", "status", "--json", "term", check=False).stdout)
+    assert status["apps"] == [] and status["last_run"] is False
