@@ -33,11 +33,12 @@ metadata:
     podman-sd.io/after: {after}
     podman-sd.io/wanted-by: multi-user.target
 spec:
+  hostNetwork: true
   restartPolicy: OnFailure
   terminationGracePeriodSeconds: 10
   volumes:
   - name: data
-    emptyDir: {{sizeLimit: 64Mi}}
+    emptyDir: {{medium: Memory, sizeLimit: 64Mi}}
   - name: conf
     hostPath: {{path: /etc/{name}, type: DirectoryOrCreate}}
   initContainers:
@@ -50,7 +51,7 @@ spec:
   - name: app
     image: docker.io/library/nginx:1.25
     ports:
-    - {{containerPort: 80, hostPort: {port}, name: http}}
+    - {{containerPort: {port}, hostPort: {port}, name: http}}
     env:
     - {{name: MODE, value: production}}
     - name: POD_NAME

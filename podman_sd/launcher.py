@@ -70,7 +70,8 @@ def check_host(pod: Pod) -> None:
 
     others: list[Pod] = []
     containers = (*pod.spec.init_containers, *pod.spec.containers)
-    if any(port.host_port for c in containers for port in c.ports):
+    # With the host's network every container port is a host port.
+    if pod.spec.host_network and any(c.ports for c in containers):
         running = paths.runtime_dir() / "pods"
         for directory in sorted(running.glob("*")) if running.is_dir() else ():
             manifest = paths.manifest_path(directory.name)
@@ -100,7 +101,7 @@ def compile_from_manifest(pod_name: str, notifier: Notifier) -> dict[str, Any]:
         raise ManifestError(f"{manifest}: no such manifest (pod {pod_name!r})")
     pod = load_pod(manifest)
     for warning in pod.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(warning, file=sys.stderr)  # "FILE:LINE:COL: warning: ..."
     check_host(pod)
     store = Store(paths.state_dir()).create()
 

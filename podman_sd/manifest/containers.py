@@ -4,7 +4,10 @@ security context, probes and lifecycle hooks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from podman_sd.manifest.diagnostics import show
+from podman_sd.manifest.hostcheck import over_capacity
 from podman_sd.manifest.model import (
     Capabilities,
     Container,
@@ -249,7 +252,15 @@ def _ports(ctx: Context, f: Fields, host_network: bool) -> tuple[ContainerPort, 
         protocol = pf.choice("protocol", Protocol) or Protocol.TCP
         name = pf.text("name", check=port_name)
         pf.unique("name", name, names, "port names must be unique in a container")
-        if host_network and host_port is not None and port is not None and host_port != port:
+        if host_port is not None and not host_network:
+            # The pod has loopback only: the port could never be reached.
+            ctx.error(
+                pf.get("hostPort") or node,
+                pf.sub("hostPort"),
+                "publishing a port needs bridged pod networking, which podman-sd "
+                "does not have yet; use hostNetwork: true",
+            )
+        elif host_network and host_port is not None and port is not None and host_port != port:
             ctx.error(
                 pf.get("hostPort") or node,
                 pf.sub("hostPort"),
@@ -311,17 +322,36 @@ def parse_resources(ctx: Context, f: Fields, pod_level: bool) -> ResourceRequire
         lists[key] = _resource_list(ctx, f, key, pod_level)
     f.finish(frozenset({"claims"}))
     limits, requests = lists["limits"], lists["requests"]
+    defaulted: dict[str, Quantity] = {}
     for attr in ("cpu", "memory", "ephemeral_storage"):
         lim: Quantity | None = getattr(limits, attr)
         req: Quantity | None = getattr(requests, attr)
-        if lim is not None and req is not None and req.value > lim.value:
-            key = attr.replace("_", "-")
+        key = attr.replace("_", "-")
+        if lim is not None and req is None:
+            # The API server's defaulting (SetDefaults_Pod, and defaultPodRequests
+            # for pod-level resources): a limit without a request is the request too.
+            defaulted[attr] = lim
+        elif lim is not None and req is not None and req.value > lim.value:
             node = f.node.value["requests"][1].value[key][1]
             ctx.error(
                 node,
                 f"{f.path}.requests.{key}",
                 f"{show(req.text)} is more than the limit {show(lim.text)}",
             )
+        elif lim is not None and req is not None and attr != "ephemeral_storage":
+            # A limit above the host's capacity is allowed (Kubernetes only
+            # schedules by requests) but never binds. Without a request the
+            # limit is the request, and host_checks() reports it as one.
+            problem = over_capacity(attr, lim)
+            if problem:
+                node = f.node.value["limits"][1].value[key][1]
+                ctx.warn(
+                    node,
+                    f"{f.path}.limits.{key}",
+                    f"{problem} (allowed for a limit; it never binds)",
+                )
+    if defaulted:
+        requests = replace(requests, **defaulted)
     return ResourceRequirements(limits=limits, requests=requests)
 
 
@@ -352,6 +382,7 @@ def _resource_list(ctx: Context, parent: Fields, key: str, pod_level: bool) -> R
         q = parse_quantity_node(ctx, value_node, path)
         if q is None:
             continue
+        ctx.positions[path] = (value_node.line, value_node.column)
         if name != "cpu" and q.value.denominator != 1:
             ctx.warn(
                 value_node,

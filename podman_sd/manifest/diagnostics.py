@@ -55,11 +55,16 @@ class Diagnostic:
 
 def show(value: object, limit: int = _MAX_SHOWN) -> str:
     """Render a bad value for a message: strings JSON-quoted (so control
-    characters and binary stay on one printable line), long ones cut."""
+    characters and binary stay on one printable line), long ones cut.
+    Printable non-ASCII text is shown as written ("ünï"); what a terminal
+    would not show as itself (control, format and bidi characters, line and
+    paragraph separators, lone surrogates) is escaped as \\uXXXX."""
     if isinstance(value, str):
         import json  # only when there is something to report
 
-        text = json.dumps(value[:limit], ensure_ascii=True)
+        text = json.dumps(value[:limit], ensure_ascii=False)
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() else _escape(c) for c in text)
         return text[:-1] + '..."' if len(value) > limit else text
     if value is None:
         return "null"
@@ -70,6 +75,15 @@ def show(value: object, limit: int = _MAX_SHOWN) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     return str(value)[:_MAX_SHOWN]
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    # JSON's form for a character beyond the BMP: a UTF-16 surrogate pair.
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def one_line(diagnostics: list[Diagnostic]) -> str:

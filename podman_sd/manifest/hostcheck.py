@@ -3,16 +3,24 @@
 ``podman-sd validate`` reports them as warnings (the manifest may be meant
 for another host); the launcher calls ``host_checks`` with
 ``severity=Severity.ERROR`` and refuses to start the pod on any finding.
+
+A limit above the host's CPUs or memory is no such finding: Kubernetes
+allows it (only requests must fit a node), so the parser reports it as a
+warning of the pod (``over_capacity``), the same in validate and at start.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import stat
 from collections.abc import Callable, Iterable
+from fractions import Fraction
 
 from podman_sd.manifest.diagnostics import Diagnostic, Severity, show
-from podman_sd.manifest.model import HostPathType, Pod, Protocol
+from podman_sd.manifest.model import HostPathType, Pod, Protocol, ResourceRequirements
+from podman_sd.manifest.quantity import Quantity
 
 Report = Callable[[str, str], None]
 
@@ -34,7 +42,7 @@ def host_checks(
 ) -> list[Diagnostic]:
     """Findings about ``pod`` on this host: hostPath volumes of the wrong
     type, host ports another pod (of ``other_pods``) uses, local image paths
-    that do not exist, more CPU or memory than the host has."""
+    that do not exist, requests for more CPU or memory than the host has."""
     found: list[Diagnostic] = []
 
     def report(path: str, message: str) -> None:
@@ -119,31 +127,105 @@ def _host_ports(pod: Pod, other_pods: Iterable[Pod], report: Report) -> None:
             )
 
 
+def over_capacity(resource: str, quantity: Quantity) -> str | None:
+    """Why QUANTITY of RESOURCE ("cpu" or "memory") is more than this host
+    has, or None when it fits."""
+    capacity = _capacity_of(resource)
+    if capacity is None or quantity.value <= capacity[0]:
+        return None
+    return f"{show(quantity.text)} is more than {capacity[1]}"
+
+
+def _capacity_of(resource: str) -> tuple[int, str] | None:
+    if resource == "cpu":
+        cpus = os.cpu_count() or 1
+        return cpus, f"the {cpus} CPUs of this host"
+    memory = _mem_total() if resource == "memory" else None
+    return None if memory is None else (memory, f"the {memory // 2**20}Mi of memory of this host")
+
+
 def _capacity(pod: Pod, report: Report) -> None:
-    cpus = os.cpu_count() or 1
-    memory = _mem_total()
-    for key, containers in (
-        ("initContainers", pod.spec.init_containers),
-        ("containers", pod.spec.containers),
-    ):
-        for i, c in enumerate(containers):
-            for kind in ("requests", "limits"):
-                rl = getattr(c.resources, kind)
-                base = f"spec.{key}[{i}].resources.{kind}"
-                if rl.cpu is not None and rl.cpu.value > cpus:
-                    report(
-                        f"{base}.cpu",
-                        f"{show(rl.cpu.text)} is more than the {cpus} CPUs of this host",
-                    )
-                if memory and rl.memory is not None and rl.memory.value > memory:
-                    report(
-                        f"{base}.memory",
-                        f"{show(rl.memory.text)} is more than the "
-                        f"{memory // 2**20}Mi of memory of this host",
-                    )
+    """Requests must fit the host, as they must fit a node's allocatable
+    resources for the scheduler. Limits may be larger (the parser warns)."""
+    spec = pod.spec
+    for resource in ("cpu", "memory"):
+        reported = False
+        for key, containers in (
+            ("initContainers", spec.init_containers),
+            ("containers", spec.containers),
+        ):
+            for i, c in enumerate(containers):
+                base = f"spec.{key}[{i}].resources"
+                reported |= _report_request_over(pod, base, c.resources, resource, report)
+        if spec.resources is not None:
+            reported |= _report_request_over(
+                pod, "spec.resources", spec.resources, resource, report
+            )
+        if reported or (
+            spec.resources is not None and _request(spec.resources, resource) is not None
+        ):
+            continue  # a pod-level request replaces the sum of the containers'
+        # Each app fits; together they must too (init containers run alone).
+        capacity = _capacity_of(resource)
+        total = Fraction(0)
+        for i, c in enumerate(spec.containers):
+            request = _request(c.resources, resource)
+            if request is None or capacity is None:
+                continue
+            total += request.value
+            if total > capacity[0]:
+                report(
+                    _request_path(pod, f"spec.containers[{i}].resources", resource),
+                    f"the pod's {resource} requests add up to {_total_text(resource, total)}, "
+                    f"more than {capacity[1]}",
+                )
+                break
 
 
+def _request(resources: ResourceRequirements, resource: str) -> Quantity | None:
+    value: Quantity | None = getattr(resources.requests, resource)
+    return value
+
+
+def _request_path(pod: Pod, base: str, resource: str) -> str:
+    """Where the request was written; a request defaulted from the limit
+    (the API server's defaulting) is reported at the limit."""
+    written = f"{base}.requests.{resource}"
+    return written if written in pod.positions else f"{base}.limits.{resource}"
+
+
+def _report_request_over(
+    pod: Pod, base: str, resources: ResourceRequirements, resource: str, report: Report
+) -> bool:
+    """Report a request above the host; say whether there was one."""
+    request = _request(resources, resource)
+    problem = None if request is None else over_capacity(resource, request)
+    if problem is None:
+        return False
+    path = _request_path(pod, base, resource)
+    if path.endswith(f".requests.{resource}"):
+        report(path, f"{problem}; a request must fit the host")
+    else:
+        report(
+            path,
+            f"{problem}; with no requests.{resource} it is also the request, which "
+            f"must fit the host (set a smaller requests.{resource})",
+        )
+    return True
+
+
+def _total_text(resource: str, total: Fraction) -> str:
+    if resource == "cpu":
+        return f"{math.ceil(total * 1000)}m"
+    return f"{math.ceil(total / 2**20)}Mi"
+
+
+@functools.cache  # read once per process: the generator parses many pods
 def _mem_total() -> int | None:
+    return _read_mem_total()
+
+
+def _read_mem_total() -> int | None:
     try:
         with open("/proc/meminfo") as f:
             for line in f:

@@ -306,7 +306,8 @@ class PodSpec:
 
 @dataclass(frozen=True)
 class UnitOptions:
-    """systemd wiring from ``podman-sd.io/`` annotations (see generator.py)."""
+    """systemd settings from ``podman-sd.io/`` annotations (see generator.py
+    and runtime/limits.py)."""
 
     description: str | None = None  # podman-sd.io/description
     after: tuple[str, ...] = ()  # podman-sd.io/after: pods to order after and want
@@ -314,6 +315,7 @@ class UnitOptions:
     wanted_by: tuple[str, ...] = ()  # podman-sd.io/wanted-by: units (multi-user.target)
     required_by: tuple[str, ...] = ()  # podman-sd.io/required-by
     restart_sec: int | None = None  # podman-sd.io/restart-sec
+    pids_limit: int | None = None  # podman-sd.io/pids-limit: TasksMax= of the pod's slice
 
 
 @dataclass(frozen=True)

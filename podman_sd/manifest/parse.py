@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from types import MappingProxyType
 
+from podman_sd import names as units
 from podman_sd.errors import ManifestError
 from podman_sd.manifest.containers import parse_container, parse_resources
 from podman_sd.manifest.diagnostics import Diagnostic, Severity, one_line, show
@@ -148,6 +149,8 @@ UNSUPPORTED_POD_SC = frozenset(
     ]
 )
 MAX_ANNOTATIONS = 256 * 1024  # total bytes, as the API server limits them
+UNIT_NAME_MAX = 255  # systemd's UNIT_NAME_MAX (256) counts the final NUL
+ESCAPING = "(each '-' of a name is escaped to the 4 characters \\x2d; use a shorter name)"
 
 
 def parse_pod(text: str | bytes, filename: str) -> Pod:
@@ -181,12 +184,18 @@ def check_pod(text: str | bytes, filename: str) -> tuple[Pod | None, list[Diagno
     """Parse a manifest and return (pod or None, every diagnostic).
 
     The pod is None exactly when there is an error; warnings come with a pod.
+    One warning depends on this host: a limit above its CPUs or memory
+    (hostcheck.over_capacity), so that validate and the launcher, which
+    prints a pod's warnings, both show it; it never makes an error.
     """
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     root, diagnostics = compose(data, filename)
+    if root is not None and root.kind is Kind.SCALAR and root.value is None:
+        root = None  # "---", "null", "~" or only a document marker: nothing in it
     if root is None:
         if not diagnostics:
-            diagnostics.append(Diagnostic(filename, 1, 1, "", "the manifest is empty"))
+            message = "the manifest is empty (expected a Pod)"
+            diagnostics.append(Diagnostic(filename, 1, 1, "", message))
         return None, diagnostics
     ctx = Context(filename)
     ctx.diagnostics = diagnostics
@@ -252,6 +261,8 @@ class _PodParser:
             ctx.warn(top.key_node("status"), "status", "ignored: set by the Kubernetes API server")
         top.finish()
         spec = self.spec(spec_fields) if spec_fields is not None else None
+        if name is not None and spec_fields is not None:
+            self.unit_name_lengths(name, meta, spec_fields)
         if spec is None or name is None or ctx.has_errors():
             return None
         warnings = tuple(
@@ -408,6 +419,35 @@ class _PodParser:
                 else:
                     seen[name] = pair[1].line
 
+    def unit_name_lengths(self, pod: str, meta: Fields, spec: Fields) -> None:
+        """Each app runs in a scope named after the pod and the app, in the
+        pod's slice; a name systemd refuses would fail only at start."""
+        slice_length = len(units.pod_slice(pod))
+        if slice_length > UNIT_NAME_MAX:
+            self.ctx.error(
+                meta.get("name") or meta.node,
+                "metadata.name",
+                f"the pod's slice unit name would be {slice_length} characters, "
+                f"over systemd's {UNIT_NAME_MAX} {ESCAPING}",
+            )
+            return  # every scope name is longer still
+        for key in ("initContainers", "containers"):
+            node = spec.node.value.get(key)
+            if node is None or node[1].kind is not Kind.SEQ:
+                continue
+            for i, c in enumerate(node[1].value):
+                pair = c.value.get("name") if c.kind is Kind.MAP else None
+                if pair is None or not isinstance(pair[1].value, str) or dns_label(pair[1].value):
+                    continue  # missing or not a name: already reported
+                length = len(units.app_scope(pod, pair[1].value))
+                if length > UNIT_NAME_MAX:
+                    self.ctx.error(
+                        pair[1],
+                        f"spec.{key}[{i}].name",
+                        f"the scope unit name of this app in this pod would be {length} "
+                        f"characters, over systemd's {UNIT_NAME_MAX} {ESCAPING}",
+                    )
+
     def unique_host_ports(self, spec: Fields) -> None:
         # The API server rejects the same hostPort/protocol twice in one pod.
         seen: dict[tuple[int, str], int] = {}
@@ -500,6 +540,13 @@ class _PodParser:
         node = f.get("sizeLimit")
         if node is not None:
             size_limit = parse_quantity_node(self.ctx, node, f.sub("sizeLimit"))
+        if node is not None and size_limit is not None and medium is StorageMedium.DEFAULT:
+            # The kubelet enforces it by evicting the pod; here nothing would.
+            self.ctx.warn(
+                node,
+                f.sub("sizeLimit"),
+                "not enforced for an emptyDir on disk; use medium: Memory for a hard limit",
+            )
         f.finish(frozenset({"mode"}))
         return EmptyDirVolumeSource(medium=medium, size_limit=size_limit)
 

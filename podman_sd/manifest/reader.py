@@ -104,7 +104,8 @@ def as_int(ctx: Context, node: Node, path: str, low: int, high: int) -> int | No
         type_error(ctx, node, path, "an integer")
         return None
     if not low <= value <= high:
-        limit = f"at least {low}" if high >= INT32_MAX else f"from {low} to {high}"
+        # "at least 0" alone would be wrong for a value above the maximum.
+        limit = f"at least {low}" if value < low and high >= INT32_MAX else f"from {low} to {high}"
         ctx.error(node, path, f"{value} is out of range ({limit})")
         return None
     return value

@@ -1,5 +1,6 @@
 """podman-sd's own settings, kept in ``podman-sd.io/`` annotations so that a
-manifest stays a valid Kubernetes Pod. See generator.py for what each does.
+manifest stays a valid Kubernetes Pod. See generator.py for what each does;
+``pids-limit`` is ``TasksMax=`` on the pod's slice (runtime/limits.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from podman_sd.manifest.reader import Context, Fields, suggest
 from podman_sd.manifest.yamlnode import Node
 
 PREFIX = "podman-sd.io/"
-KNOWN = frozenset({"description", "after", "requires", "wanted-by", "required-by", "restart-sec"})
+KNOWN = frozenset(
+    {"description", "after", "requires", "wanted-by", "required-by", "restart-sec", "pids-limit"}
+)
+# The kernel refuses a pids.max above PID_MAX_LIMIT (include/linux/threads.h,
+# 4M on 64-bit; kernel/cgroup/pids.c), and systemd would only log that.
+PIDS_MAX = 4 * 1024 * 1024
 _SPLIT = re.compile(r"[,\s]+")
 
 
@@ -41,10 +47,22 @@ def parse_unit_options(
         if key == "description":
             values["description"] = " ".join(text.split())  # one line for Description=
         elif key == "restart-sec":
-            if not text.isdigit() or int(text) > 86400:
+            seconds = _whole(text)
+            if seconds is None or seconds > 86400:
                 ctx.error(node, path, f"{show(text)} is not a whole number of seconds (0 to 86400)")
             else:
-                values["restart_sec"] = int(text)
+                values["restart_sec"] = seconds
+        elif key == "pids-limit":
+            pids = _whole(text)
+            if pids is None or not 1 <= pids <= PIDS_MAX:
+                ctx.error(
+                    node,
+                    path,
+                    f"{show(text)} is not a number of tasks (1 to {PIDS_MAX}): the most "
+                    "processes and threads the pod's apps may have together",
+                )
+            else:
+                values["pids_limit"] = pids
         else:
             words = tuple(w for w in _SPLIT.split(text) if w)
             check = dns_label if key in ("after", "requires") else unit_name
@@ -59,3 +77,11 @@ def parse_unit_options(
                     )
             values[key.replace("-", "_")] = words
     return UnitOptions(**values)  # type: ignore[arg-type]
+
+
+def _whole(text: str) -> int | None:
+    """A whole number written in ASCII digits (str.isdigit() takes "²", which
+    int() refuses), short enough for int() (which refuses 4300 digits)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)

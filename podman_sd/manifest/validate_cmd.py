@@ -47,6 +47,13 @@ def validate_file(path: Path, others: list[Pod]) -> tuple[Pod | None, list[Diagn
     pod, diagnostics = check_pod(data, str(path))
     if pod is not None:
         diagnostics = diagnostics + host_checks(pod, others, Severity.WARNING)
+        if not path.name.endswith(".yaml"):
+            # check_pod already refuses a metadata.name other than the stem.
+            message = (
+                f"the generator reads only {PODS_DIR}/NAME.yaml files: name it "
+                f"{pod.name}.yaml, or pod@{pod.name}.service will not find it"
+            )
+            diagnostics.append(Diagnostic(str(path), 0, 0, "", message, Severity.WARNING))
     return pod, diagnostics
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from podman_sd import names, paths
 
-PLAN_VERSION = 4  # bump when the plan's shape changes: old cached plans are ignored
+PLAN_VERSION = 5  # bump when the plan's shape changes: old cached plans are ignored
 
 
 def signal_number(name: str | None) -> int:

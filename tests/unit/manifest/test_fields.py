@@ -111,7 +111,7 @@ spec:
     - name: IP
       valueFrom: {fieldRef: {fieldPath: status.podIP}}
     ports:
-    - {containerPort: 8080, hostPort: 80, protocol: TCP, name: http}
+    - {containerPort: 8080, protocol: TCP, name: http}
     - {containerPort: 5353, protocol: UDP}
     - {containerPort: 9999, protocol: SCTP, hostPort: 0}
     volumeMounts:
@@ -225,7 +225,7 @@ def test_full_pod() -> None:
         EnvVar("IP", value_from=FieldRef(FieldPath.POD_IP)),
     )
     assert c.ports == (
-        ContainerPort(8080, 80, Protocol.TCP, "http"),
+        ContainerPort(8080, None, Protocol.TCP, "http"),
         ContainerPort(5353, None, Protocol.UDP, None),
         ContainerPort(9999, None, Protocol.SCTP, None),
     )

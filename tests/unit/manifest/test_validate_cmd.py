@@ -96,7 +96,8 @@ def test_host_port_clash_with_installed_pod(
 ) -> None:
     installed = tmp_path / "installed"
     installed.mkdir()
-    ports = "    ports: [{containerPort: 80, hostPort: 8080}]\n"
+    # Host ports need hostNetwork (podman-sd has no bridged pod network).
+    ports = "    ports: [{containerPort: 8080, hostPort: 8080}]\n  hostNetwork: true\n"
     write(installed, "other.yaml", MINIMAL.replace("name: test", "name: other") + ports)
     mine = write(tmp_path, "test.yaml", MINIMAL + ports)
     out = io.StringIO()
