@@ -191,7 +191,7 @@ def test_prune_keeps_the_layers_of_a_pod_that_is_starting(host: TestHost) -> Non
     host.run("systemctl", "start", "--no-block", "pod@gated")
     try:
         wait_for(lambda: unit_property(host, "pod-gated-wait.scope", "ActiveState") == "active")
-        host.run("podman-sd", "image", "rm", ref)
+        host.run("podman-sd", "image", "rm", "--force", ref)  # its init container runs
         pruned = json.loads(host.run("podman-sd", "image", "prune", "--json").stdout)
         assert not set(two) & set(pruned["layers"])
         host.run("touch", "/srv/gate/open")
