@@ -31,6 +31,7 @@ from podman_sd.image import layer_use
 from podman_sd.runtime import plan as plans
 from podman_sd.runtime import volumes
 from podman_sd.runtime.app import AppLaunch, PendingApp, StartedApp, prepare, release
+from podman_sd.runtime.cgroup import cgroup_dir
 from podman_sd.runtime.handover import hand_over
 from podman_sd.runtime.logs import LogRelay
 from podman_sd.runtime.namespaces import PodNamespaces, start_pause
@@ -205,7 +206,10 @@ class PodStarter:
         launch = pending.launch
         scope = app["scope"]
 
+        cgroup: str | None = None
+
         def place(pid: int) -> None:
+            nonlocal cgroup
             self.systemd.start_scope(
                 ScopeSpec(
                     name=scope,
@@ -219,6 +223,9 @@ class PodStarter:
                 )
             )
             wait_for_cgroup(pid, scope)
+            # While it surely runs: the supervisor ends what the app leaves
+            # in its scope when it exits (runtime/cgroup.py).
+            cgroup = cgroup_dir(pid)
 
         started: StartedApp = release(pending, place)
         container_id = os.urandom(32).hex()
@@ -242,6 +249,7 @@ class PodStarter:
             relays=[LogRelay(self.writer, fd, f) for fd, f in streams],  # type: ignore[arg-type]
             info={
                 "scope": scope,
+                "cgroup": cgroup,
                 "image": launch.image,
                 "container_id": container_id,
                 "termination_log": str(launch.mountpoint.parent / "termination-log"),

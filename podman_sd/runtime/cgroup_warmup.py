@@ -34,6 +34,7 @@ import select
 import time
 
 from podman_sd.runtime import children
+from podman_sd.runtime.cgroup import cgroup_dir
 
 # Often enough that the rcu_sync never drops back to idle between writes
 # (that takes at least one grace period, several milliseconds).
@@ -48,23 +49,8 @@ def own_cgroup_procs() -> str | None:
     Only a file that lists this process: the write must be a move to where
     it already is. (A test host sees the outer host's cgroup2 mount too,
     where the same path would be another cgroup.)"""
-    try:
-        with open("/proc/self/cgroup") as f:
-            path = next((line[3:] for line in f.read().splitlines() if line.startswith("0::")), "")
-        with open("/proc/self/mounts") as f:
-            mounts = [fields[1] for line in f if (fields := line.split())[2:3] == ["cgroup2"]]
-    except OSError:
-        return None
-    pid = str(os.getpid())
-    for mount in mounts if path else ():
-        procs = f"{mount}{path.rstrip('/')}/cgroup.procs"
-        try:
-            with open(procs) as f:
-                if pid in f.read().split():
-                    return procs
-        except OSError:
-            continue
-    return None
+    directory = cgroup_dir(os.getpid())
+    return None if directory is None else f"{directory}/cgroup.procs"
 
 
 class CgroupWarmup:

@@ -24,6 +24,7 @@ import time
 
 from podman_sd.exitcodes import EXIT_DEADLINE
 from podman_sd.runtime import probes
+from podman_sd.runtime.cgroup import kill_all
 from podman_sd.runtime.logs import LogRelay
 from podman_sd.systemd.journal import PRIORITY_INFO, JournalWriter, encode_fields
 from podman_sd.systemd.notify import Notifier
@@ -343,6 +344,12 @@ class Supervisor:
             # What the app wrote last is in its pipes now: into the journal
             # before the line that says it exited.
             self._drain(app)
+            # The app ends with its main process, as a container does: what
+            # it left behind goes too (runc does the same). In a PID namespace
+            # of its own the kernel has done it; with shareProcessNamespace or
+            # hostPID a child could hold its pipes, and the pod, forever.
+            if app.info.get("cgroup"):  # its scope's directory (the launcher found it)
+                kill_all(app.info["cgroup"])
             self.last_exit = f"{app.name} exited {app.exit_code}"
             log(f"app {app.name} exited with status {app.exit_code}")
             self._read_termination_message(app)
@@ -455,7 +462,9 @@ class Supervisor:
             if left <= 0 and self.running():
                 self._kill_remaining()
                 return 1.0
-            return max(left, 0.0)
+            # Past the grace period with no app left, only pipes to read to
+            # their end: wait for them, do not spin.
+            return left if left > 0 else 1.0
         self._run_probes(now)
         timeout = min(60.0, self._next_probe_event(now))
         if self.deadline is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.system.podhelpers import app_pid, write_pod
+from tests.system.podhelpers import app_pid, messages, unit_property, wait_for, write_pod
 from tests.testhost import TestHost
 
 pytestmark = pytest.mark.system
@@ -62,3 +62,43 @@ def test_host_pid(host: TestHost) -> None:
     seen = host.run("nsenter", f"--target={one}", "--all", "--", "ps", "-o", "pid,args").stdout
     assert "/lib/systemd/systemd" in seen or "/sbin/init" in seen
     host.run("systemctl", "stop", "pod@hostpid")
+
+
+LEAVES_A_CHILD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: {policy}
+  terminationGracePeriodSeconds: 2
+{spec}  initContainers:
+  - name: init
+    image: oci:/srv/images/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "(exec sleep 1234567) & echo init-done"]
+  containers:
+  - name: app
+    image: oci:/srv/images/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "(exec sleep 7654321) & echo app-done"]
+"""
+
+
+@pytest.mark.parametrize("spec", ["  shareProcessNamespace: true\n", "  hostPID: true\n"])
+def test_an_app_ends_with_its_main_process_and_what_it_left_goes(host: TestHost, spec: str) -> None:
+    """Without a PID namespace of its own, an app's background child would
+    keep its output pipes, and so the app and the pod, alive: as runc does,
+    the rest of the app's scope is ended with its main process, in init
+    containers too."""
+    name = "leaves" + ("shared" if "share" in spec else "host")
+    write_pod(host, name, LEAVES_A_CHILD.format(name=name, policy="Never", spec=spec))
+    # The init container's child must not hold the start either.
+    host.run("systemctl", "start", f"pod@{name}", timeout=30)
+    assert wait_for(lambda: unit_property(host, f"pod@{name}.service", "ActiveState")
+                    == "inactive", timeout=20)  # fmt: skip
+    assert unit_property(host, f"pod@{name}.service", "Result") == "success"
+    for left in ("sleep 1234567", "sleep 7654321"):
+        assert host.run("pgrep", "-f", left, check=False).stdout.strip() == "", left
+    lines = messages(host, f"pod@{name}")
+    assert "init-done" in lines and "app-done" in lines

@@ -220,3 +220,12 @@ def test_a_restart_names_the_exit_that_caused_it(recorder: Recorder) -> None:
     assert supervisor.status_text() == (
         "stopping: 0/2 apps running; failed: a exited 2; last exit: b exited 143"
     )
+
+
+def test_past_the_grace_period_with_only_pipes_left_it_waits_and_does_not_spin() -> None:
+    """A stop whose apps have all exited, with a pipe still open (held by
+    something the app left): the loop must block on it, not poll with 0."""
+    supervisor = Supervisor("p", "Never", 1, Notifier(""), QuietWakeup())  # type: ignore[arg-type]
+    supervisor.stopping_since = time.monotonic() - 5  # the grace period (1 s) is over
+    assert supervisor.running() == []
+    assert supervisor._timeout() >= 1.0
