@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,8 +43,20 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
+    from podman_sd import names
+    from podman_sd.errors import RuntimeSetupError
     from podman_sd.launcher import cleanup
 
+    names.check_pod_name(args.name)
+    # systemd runs it as ExecStopPost=, and says so with $SERVICE_RESULT; by
+    # hand it must not pull the runtime state from under a running pod.
+    if "SERVICE_RESULT" not in os.environ:
+        from podman_sd.systemd.bus import Systemd
+
+        unit = names.pod_service(args.name)
+        state = Systemd().unit_properties(unit, ["ActiveState"])["ActiveState"]
+        if state != "inactive" and state != "failed":
+            raise RuntimeSetupError(f"{unit} is {state}: stop it first (systemctl stop {unit})")
     cleanup(args.name)
     return 0
 
@@ -198,8 +211,6 @@ def cmd_exec(args: argparse.Namespace) -> int:
 def cmd_logs(args: argparse.Namespace) -> int:
     """The apps' output from the journal (journald keeps it, not us): one app
     as bare lines, or every app with its name in front of each line."""
-    import os
-
     from podman_sd.errors import ManifestError
     from podman_sd.logs_cmd import journalctl_argv
     from podman_sd.status import app_names

@@ -15,6 +15,7 @@ from tests.system.podhelpers import (
     messages,
     one_app_pod,
     overlay_mounts,
+    status,
     unit_property,
     wait_for,
     write_pod,
@@ -434,3 +435,22 @@ def test_status_of_an_ended_pod_shows_how_each_app_ended(host: TestHost) -> None
     assert wait_for(lambda: state(host, "term") == "failed")
     status = json.loads(host.run("podman-sd", "status", "--json", "term", check=False).stdout)
     assert status["apps"] == [] and status["last_run"] is False
+
+
+def test_cleanup_by_hand_refuses_a_running_pod(host: TestHost) -> None:
+    """`podman-sd cleanup` is the unit's ExecStopPost=: run by hand on a
+    running pod it would stop its slice and remove its runtime state."""
+    write_pod(host, "busy", one_app_pod("busy", "exec sleep 1000"))
+    host.run("systemctl", "start", "pod@busy")
+    try:
+        refused = host.run("podman-sd", "cleanup", "busy", check=False)
+        assert refused.returncode == 1, refused
+        assert refused.stderr == (
+            "podman-sd: error: pod@busy.service is active: "
+            "stop it first (systemctl stop pod@busy.service)\n"
+        )
+        assert state(host, "busy") == "active"
+        assert status(host, "busy")["apps"][0]["exit_code"] is None
+    finally:
+        host.run("systemctl", "stop", "pod@busy")
+    host.run("podman-sd", "cleanup", "busy")  # stopped: nothing to refuse
