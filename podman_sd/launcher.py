@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from podman_sd import names, paths
 from podman_sd import syscalls as sc
-from podman_sd.errors import ManifestError, RuntimeSetupError, SystemdError
+from podman_sd.errors import ManifestError, PodmanSdError, RuntimeSetupError, SystemdError
 from podman_sd.image import layer_use
 from podman_sd.runtime import plan as plans
 from podman_sd.runtime import volumes
@@ -330,12 +330,17 @@ def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> Non
     # memory volumes mounted here die with the pod, never leak to the host.
     sc.unshare(sc.CLONE_NEWNS)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
-    # The layers are found and recorded as in use before any is mounted,
-    # under the lock `image prune` decides under (image/layer_use.py).
-    with layer_use.recording(paths.state_dir()):
-        plan = plans.load_cached(pod_name) or compile_from_manifest(pod_name, notifier)
-        clean_stale_state(pod_name)
-        record_layers(pod_name, plan)
+    try:
+        # The layers are found and recorded as in use before any is mounted,
+        # under the lock `image prune` decides under (image/layer_use.py).
+        with layer_use.recording(paths.state_dir()):
+            plan = plans.load_cached(pod_name) or compile_from_manifest(pod_name, notifier)
+            clean_stale_state(pod_name)
+            record_layers(pod_name, plan)
+    except PodmanSdError as err:
+        # Not "pulling ..." in `systemctl status` of the failed unit: why.
+        notifier.status(f"failed: {err}")
+        raise
     # From here on a stop request must stop what was started, not kill us.
     wakeup = SignalWakeup()
     try:
@@ -343,9 +348,11 @@ def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> Non
     except StopRequested as stopped:
         wakeup.close()
         print(stopped, file=sys.stderr, flush=True)
-    except BaseException:
+    except BaseException as err:
         # Children exiting now must not write to a wake-up socket that is gone.
         wakeup.close()
+        if isinstance(err, PodmanSdError):
+            notifier.status(f"failed: {err}")
         raise
 
 

@@ -184,6 +184,7 @@ class Supervisor:
         self.failed = False
         self.deadline_exceeded = False
         self.stop_requested = False
+        self.ended = False  # every app exited and its output is relayed
         self.last_exit = ""
         # What decided the pod's fate ("failed: a exited 4"): STATUS= names it
         # first, so that a later exit with 0 cannot make a failed pod look fine.
@@ -304,7 +305,7 @@ class Supervisor:
         if any(p.kind == probes.READINESS for p in self.probes):
             ready, total = self._ready_apps()
             text += f", {ready}/{total} ready"
-        if self.stopping_since is not None:
+        if self.stopping_since is not None and not self.ended:
             text = f"stopping: {text}"
         if self.cause:
             text = f"{text}; {self.cause}"
@@ -486,6 +487,10 @@ class Supervisor:
                 else:
                     self._relay(key.data)
             self.reap()
+        # What stays in `systemctl status` (and `podman-sd status`) after
+        # the unit ended: how it ended, not "stopping: ...".
+        self.ended = True
+        self.notifier.status(self.status_text())
         if self.deadline_exceeded:
             return EXIT_DEADLINE
         if self.stop_requested:

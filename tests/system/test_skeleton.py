@@ -168,6 +168,8 @@ def test_missing_image_fails_the_start_with_one_clear_line(host: TestHost) -> No
     assert result.returncode != 0
     lines = messages(host, "pod@noimage", "SYSLOG_IDENTIFIER=podman-sd")
     assert any("/srv/images/nothing" in m and "error" in m for m in lines), lines
+    why = host.run("systemctl", "show", "-P", "StatusText", "pod@noimage").stdout
+    assert why.startswith("failed: ") and "/srv/images/nothing" in why, why
     assert not any("Traceback" in m for m in lines)
     assert host.run("systemctl", "list-units", "--no-legend", "pod-noimage*").stdout.strip() == ""
 

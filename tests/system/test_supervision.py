@@ -38,6 +38,9 @@ def test_always_restarts_the_pod_and_a_crash_loop_ends_failed(host: TestHost) ->
     assert int(unit_property(host, "pod@crashy.service", "NRestarts")) == 5
     assert messages(host, "pod@crashy", "CONTAINER_NAME=app").count("starting") >= 5
     assert any("app app exited with status 3" in m for m in messages(host, "pod@crashy"))
+    # How the last run ended, not "stopping: ..." frozen in `systemctl status`.
+    last = unit_property(host, "pod@crashy.service", "StatusText")
+    assert last == "0/1 apps running; failed: app exited 3", last
 
 
 def test_on_failure_restarts_only_failures(host: TestHost) -> None:

@@ -244,6 +244,8 @@ spec:
     )
     assert why in status, status
     assert f"policy scope docker:{BASIC}/pod" in status, status
+    # Its Status: says why too (it said "pulling ..." before).
+    assert f'Status: "failed: podman-sd-fetch: image {image}: not signed' in status, status
     assert "Traceback" not in status
     log = host.run("journalctl", "-u", "pod@untrusted", "-o", "cat", "--no-pager").stdout
     assert "Traceback" not in log and "must-not-run" not in log
