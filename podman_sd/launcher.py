@@ -251,6 +251,8 @@ class PodStarter:
                 "scope": scope,
                 "cgroup": cgroup,
                 "image": launch.image,
+                # The image it started, whatever the reference names now.
+                "image_digest": launch.image_digest,
                 "container_id": container_id,
                 "termination_log": str(launch.mountpoint.parent / "termination-log"),
                 # How exec probes enter the app: `podman-sd exec POD APP`.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import posixpath
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +100,8 @@ class ImageConfig:
     diff_ids: tuple[str, ...]
     os: str
     architecture: str
+    # Volumes (the Dockerfile's VOLUME): absolute, normalized, sorted paths.
+    volumes: tuple[str, ...] = ()
 
 
 def _load_json(raw: bytes, what: str) -> dict[str, Any]:
@@ -121,6 +124,24 @@ def _str_list(value: Any, what: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ImageError(f"{what}: expected a list of strings")
     return tuple(value)
+
+
+def _volumes(value: Any, what: str) -> tuple[str, ...]:
+    """The paths of a config's Volumes, an object whose keys are the paths
+    (the values are empty objects). A relative path is taken from the root,
+    as CRI-O and containerd join it to the root file system."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ImageError(f"{what}: expected an object whose keys are paths")
+    paths = set()
+    for key in value:
+        if "\0" in key:
+            raise ImageError(f"{what}: {key!r} is not a path")
+        path = posixpath.normpath("/" + key.lstrip("/"))
+        if path != "/":
+            paths.add(path)
+    return tuple(sorted(paths))
 
 
 def _descriptor(value: Any, what: str) -> Descriptor:
@@ -212,4 +233,5 @@ def parse_config(raw: bytes, what: str) -> ImageConfig:
         diff_ids=diff_ids,
         os=str(doc.get("os") or ""),
         architecture=str(doc.get("architecture") or ""),
+        volumes=_volumes(config.get("Volumes"), f"{what}: Volumes"),
     )

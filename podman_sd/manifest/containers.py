@@ -106,10 +106,12 @@ def parse_container(
         tag, digest = image_tag(image)
         latest = tag == "latest" or (tag is None and not digest)
         pull = PullPolicy.ALWAYS if latest else PullPolicy.IF_NOT_PRESENT
+    # Kept as written. An empty command, args or workingDir counts as not
+    # given (runtime/appspec.py, plan.py), as in the kubelet's runtimes.
     command = f.strs("command")
     args = f.strs("args")
     env = _env(ctx, f)
-    working_dir = f.text("workingDir", check=_absolute)
+    working_dir = f.text("workingDir", check=_absolute_or_empty)
     ports = _ports(ctx, f, host_network)
     mounts = _mounts(ctx, f, volume_names)
     resources = ResourceRequirements()
@@ -133,7 +135,7 @@ def parse_container(
         lifecycle = _lifecycle(ctx, lf)
     stdin = f.flag("stdin") or False
     tty = f.flag("tty") or False
-    message_path = f.text("terminationMessagePath", check=_absolute)
+    message_path = f.text("terminationMessagePath", check=_absolute_or_empty)
     f.finish(UNSUPPORTED_CONTAINER, hints=CONTAINER_HINTS)
     if name is None or image is None or pull is None:
         return None
@@ -161,6 +163,11 @@ def parse_container(
 
 def _absolute(value: str) -> str | None:
     return None if value.startswith("/") else "is not an absolute path"
+
+
+def _absolute_or_empty(value: str) -> str | None:
+    # "" is unset for Kubernetes: the image's WorkingDir, /dev/termination-log.
+    return _absolute(value) if value else None
 
 
 def _env(ctx: Context, f: Fields) -> tuple[EnvVar, ...]:

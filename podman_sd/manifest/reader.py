@@ -290,6 +290,8 @@ class Fields:
             path = self.sub(key)
             if value.kind is Kind.SCALAR and value.value is None:
                 continue  # null: Kubernetes treats it as unset
+            if key in ignored and value.kind in (Kind.SEQ, Kind.MAP) and not value.value:
+                continue  # [] or {}: asks for nothing, so nothing is ignored
             if key in ignored:
                 self.ctx.warn(key_node, path, f"ignored: {ignored[key]}")
             elif key in unsupported:

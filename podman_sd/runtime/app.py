@@ -61,6 +61,9 @@ class AppLaunch(NamedTuple):  # not a dataclass: see volumes.VolumeMount
     own_pid_namespace: bool = True
     stop_signal: int = int(signal.SIGTERM)
     image: str = ""
+    image_digest: str = ""  # the manifest digest of the image it starts
+    # The image's Volumes that no volumeMount covers: made as directories.
+    image_volumes: tuple[str, ...] = ()
 
 
 class StartedApp(NamedTuple):
@@ -98,6 +101,10 @@ def _build_world(launch: AppLaunch) -> tuple[int, int, tuple[int, ...], str]:
     if upper is None or work is None:
         upper, work = rootfs.scratch_upper(root.parent / "scratch")
     rootfs.mount_image(launch.layers, upper, work, root)
+    # In the image's own tree, before anything is mounted on it: nothing
+    # made here can land in a volume or in /proc, /dev, /sys.
+    for path in launch.image_volumes:
+        rootfs.make_image_volume(root, path)
     rootfs.mount_proc(root)
     rootfs.mount_dev(root)
     rootfs.mount_sys(root)

@@ -1,7 +1,8 @@
 """What an app runs: the image config merged with the manifest, by Kubernetes rules.
 
 - ``command`` replaces the image's Entrypoint (and then its Cmd is not used);
-  ``args`` replaces the image's Cmd.
+  ``args`` replaces the image's Cmd. An empty list is not given, as the
+  kubelet's runtimes (containerd, CRI-O) and ``podman play kube`` read it.
 - ``env`` is added to the image's Env, later entries winning; ``$(VAR)``
   refers to a variable defined earlier in the container's env and is
   expanded in env values, command and args; ``$$`` escapes a ``$``; an
@@ -78,19 +79,19 @@ def app_environment(
 
 def app_argv(container: Container, config: ImageConfig, env: Mapping[str, str]) -> tuple[str, ...]:
     defined = {var.name: env[var.name] for var in container.env if var.name in env}
-    if container.command is not None:
+    if container.command:
         entrypoint = tuple(expand(a, defined) for a in container.command)
         cmd: tuple[str, ...] = ()
     else:
         entrypoint = config.entrypoint
         cmd = config.cmd
-    if container.args is not None:
+    if container.args:
         cmd = tuple(expand(a, defined) for a in container.args)
     argv = entrypoint + cmd
     if not argv:
         raise RuntimeSetupError(
-            f"container {container.name}: nothing to run (no command in the manifest, "
-            "no Entrypoint or Cmd in the image)"
+            f"container {container.name}: nothing to run (no command or args in the "
+            "manifest, no Entrypoint or Cmd in the image)"
         )
     return argv
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from podman_sd import names, paths
 
-PLAN_VERSION = 5  # bump when the plan's shape changes: old cached plans are ignored
+PLAN_VERSION = 6  # bump when the plan's shape changes: old cached plans are ignored
 
 
 def signal_number(name: str | None) -> int:
@@ -147,6 +147,17 @@ def _probe_plan(probe: Any, container: Any) -> dict[str, Any]:
     return spec
 
 
+def _image_volumes(volumes: tuple[str, ...], mounts: Any) -> tuple[str, ...]:
+    """The image's Volumes no volumeMount of the container covers (at the
+    path or above it): made as directories in the app's root, CRI-O's default
+    (``image_volumes = "mkdir"``). A tuple: marshal keeps it one, so the app
+    gets the same from a fresh plan and a cached one."""
+    covering = {os.path.normpath("/" + m.mount_path.lstrip("/")).rstrip("/") for m in mounts}
+    return tuple(
+        path for path in volumes if not any(path == m or path.startswith(m + "/") for m in covering)
+    )
+
+
 def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
     """The plan of POD (a manifest.Pod) whose images PREPARED holds.
 
@@ -194,6 +205,10 @@ def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
                 "run_as_non_root": bool(non_root),
                 "stop_signal": signal_number(config.stop_signal),
                 "image": image.image.reference,
+                # The image this plan starts, for `podman-sd status` (the
+                # reference may point to another image by then).
+                "image_digest": image.image.manifest_digest,
+                "image_volumes": _image_volumes(config.volumes, container.volume_mounts),
             },
             "read_only": bool(context.read_only_root_filesystem),
             "mounts": [

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from podman_sd import syscalls as sc
+from podman_sd.errors import RuntimeSetupError
 
 # /proc entries that leak host information or allow attacks: hidden.
 MASKED_PATHS = (
@@ -104,6 +105,26 @@ def make_read_only(target: Path) -> None:
 def ensure_dir(path: Path) -> None:
     with contextlib.suppress(FileExistsError):
         path.mkdir(parents=True)
+
+
+def make_image_volume(root: Path, path: str) -> None:
+    """The image's VOLUME at PATH, as CRI-O makes it by default
+    (``image_volumes = "mkdir"``): a directory in the app's root. Where the
+    image has one, it stays as the image made it (owner, mode, content);
+    else it is created root's, 0755, with any missing parents. (podman
+    mounts an anonymous volume there instead; a pod that needs the data to
+    outlive the app says so with a volumeMount.)"""
+    target = resolve_in_root(root, path)  # no existing part is a symlink now
+    missing = []
+    while not os.path.lexists(target):
+        missing.append(target)
+        target = target.parent
+    if not stat.S_ISDIR(os.lstat(target).st_mode):
+        inside = "/" + str(target.relative_to(root))
+        raise RuntimeSetupError(f"image volume {path}: {inside} is not a directory in the image")
+    for directory in reversed(missing):
+        os.mkdir(directory, 0o755)
+        os.chmod(directory, 0o755)  # mkdir honours the umask
 
 
 def _mask(root: Path, path: str) -> None:

@@ -120,7 +120,9 @@ def test_plan_uses_the_manifest_type_names() -> None:
     )
     config = ImageConfig(("/bin/sh",), (), (), "", "", "SIGQUIT", (), "linux", "amd64")
     image = SimpleNamespace(
-        image=SimpleNamespace(reference="oci:/srv/x:latest"), config=config, layers=()
+        image=SimpleNamespace(reference="oci:/srv/x:latest", manifest_digest="sha256:" + "0" * 64),
+        config=config,
+        layers=(),
     )
     plan = compile_plan(p, {"c": image})
     assert plan["apps"][0]["launch"]["stop_signal"] == 3
