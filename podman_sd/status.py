@@ -79,11 +79,18 @@ def pod_status(pod: str, systemd: Systemd) -> dict[str, Any]:
     if last_run:
         state = _last_state(pod)
         last_run = bool(state.get("apps"))
-    images = Store(paths.state_dir()).images()
     apps = []
+    images = None
     for app in state.get("apps", []):
-        record = images.get(app.get("image", ""))
-        apps.append({**app, "image_digest": record.manifest_digest if record else None})
+        digest = app.get("image_digest")
+        if not digest:
+            # A state written by a launcher that did not record it: the
+            # store's image for the reference (it may have moved since).
+            if images is None:
+                images = Store(paths.state_dir()).images()
+            record = images.get(app.get("image", ""))
+            digest = record.manifest_digest if record else None
+        apps.append({**app, "image_digest": digest})
     return {
         "pod": pod,
         "unit": unit,
@@ -100,11 +107,14 @@ def pod_status(pod: str, systemd: Systemd) -> dict[str, Any]:
 
 
 def known_pods() -> list[str]:
+    """Pods with a manifest or runtime state. Files whose names are no pod
+    names (".x.yaml", "Web.yaml", "a_b.yaml") are not pods: the generator
+    skips them and `systemctl start pod@...` could never run them."""
     pods = {p.stem for p in paths.pods_dir().glob("*.yaml")}
     runtime = paths.runtime_dir() / "pods"
     if runtime.is_dir():
         pods.update(p.name for p in runtime.iterdir() if p.is_dir())
-    return sorted(pods)
+    return sorted(pod for pod in pods if names.is_pod_name(pod))
 
 
 def format_status(status: dict[str, Any]) -> str:

@@ -96,6 +96,11 @@ def _parse_docker(text: str) -> ImageRef:
     if registry == DEFAULT_REGISTRY and "/" not in repository:
         repository = f"library/{repository}"
     if not repository or not all(_REPO_COMPONENT_RE.match(c) for c in repository.split("/")):
+        if text.startswith(("/", "./")):  # a path, as `podman load -i` takes one
+            raise ImageError(
+                f"image {text!r}: a path needs its transport: oci-archive:{text} for "
+                f"an OCI archive, oci:{text}:TAG for an OCI layout"
+            )
         raise ImageError(
             f"image {text!r}: {repository!r} is not a valid repository name "
             "(lowercase letters, digits and separators)"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from podman_sd import paths
 from podman_sd import syscalls as sc
-from podman_sd.errors import RuntimeSetupError
+from podman_sd.errors import RuntimeSetupError, SystemdError
 from podman_sd.runtime import caps  # not later: inside the app, our files are out of sight
 from podman_sd.systemd.scope_wait import wait_for_cgroup
 
@@ -161,7 +161,15 @@ def exec_in_app(pod: str, app: str, argv: list[str]) -> int:
             os._exit(code)
     os.close(go_r)
     try:
-        systemd.attach_to_unit(target.scope, [pid])
+        try:
+            systemd.attach_to_unit(target.scope, [pid])
+        except SystemdError as err:
+            if "NoSuchUnit" not in str(err):
+                raise
+            # The state file still names it, but the pod is stopping.
+            raise RuntimeSetupError(
+                f"app {app} of pod {pod} is stopping or has ended (its scope is gone)"
+            ) from None
         wait_for_cgroup(pid, target.scope)
         os.write(go_w, b"g")
     finally:

@@ -37,6 +37,7 @@ def test_oci_reference_parts() -> None:
         ("Busybox", "not a valid repository"),
         ("busybox@sha256:xyz", "not a sha256 digest"),
         ("busybox:bad tag", "not a valid tag"),
+        ("/srv/one.tar", "a path needs its transport: oci-archive:/srv/one.tar for an OCI"),
     ],
 )
 def test_bad_references_name_the_problem(text: str, fragment: str) -> None:

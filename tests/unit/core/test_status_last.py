@@ -111,3 +111,13 @@ def test_a_run_that_ended_before_its_apps_ran_forgets_the_run_before() -> None:
 def test_keeping_refuses_a_name_that_is_not_a_pod_name() -> None:
     with pytest.raises(ManifestError):
         keep_last_state("../x")
+
+
+def test_only_files_named_as_pods_are_pods() -> None:
+    from podman_sd.status import known_pods
+
+    paths.pods_dir().mkdir(parents=True)
+    for name in ("web", ".hidden", "Web", "a_b", "-x"):
+        (paths.pods_dir() / f"{name}.yaml").write_text("")
+    (paths.runtime_dir() / "pods" / "db").mkdir(parents=True)
+    assert known_pods() == ["db", "web"]
