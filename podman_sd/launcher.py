@@ -325,6 +325,13 @@ def launch(pod_name: str, systemd: Systemd | SystemdWorker | None = None) -> Non
 
     SYSTEMD makes the D-Bus calls; by default a ``Systemd`` made here."""
     names.check_pod_name(pod_name)  # also when the manifest is not read (cached plan)
+    if not os.environ.get("NOTIFY_SOCKET"):
+        # By hand, its scopes (bound to the unit) would start the unit too,
+        # and two launchers would fight over one pod.
+        raise RuntimeSetupError(
+            f"podman-sd launch is the main process of pod@{pod_name}.service: "
+            f"use systemctl start pod@{pod_name}"
+        )
     notifier = Notifier()
     started_at = time.monotonic()
     # The pod's own mount namespace, entered while this process is still

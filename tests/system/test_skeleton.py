@@ -217,3 +217,15 @@ def test_logs_give_back_bytes_that_are_not_text(host: TestHost) -> None:
         assert every.stdout.strip() == "1", host.run("podman-sd", "logs", "binary").stdout
     finally:
         host.run("systemctl", "stop", "pod@binary")
+
+
+def test_launch_by_hand_is_refused(host: TestHost) -> None:
+    """Run outside its unit, the launcher's scopes would pull the unit in
+    (BindsTo=) and two launchers would fight over one pod."""
+    result = host.run("podman-sd", "launch", "hello", check=False)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "podman-sd: error: podman-sd launch is the main process of pod@hello.service: "
+        "use systemctl start pod@hello\n"
+    )
+    assert host.run("systemctl", "is-active", "pod@hello", check=False).stdout.strip() != "active"
