@@ -33,7 +33,7 @@ from podman_sd.runtime import volumes
 from podman_sd.runtime.app import AppLaunch, PendingApp, StartedApp, prepare, release
 from podman_sd.runtime.cgroup import cgroup_dir
 from podman_sd.runtime.handover import hand_over
-from podman_sd.runtime.logs import LogRelay
+from podman_sd.runtime.logs import relays_for
 from podman_sd.runtime.namespaces import PodNamespaces, start_pause
 from podman_sd.runtime.podfiles import write_pod_files
 from podman_sd.runtime.supervise import (
@@ -246,7 +246,7 @@ class PodStarter:
             name=launch.name,
             pid=started.pid,
             stop_signal=launch.stop_signal,
-            relays=[LogRelay(self.writer, fd, f) for fd, f in streams],  # type: ignore[arg-type]
+            relays=relays_for(self.writer, streams, app["message_from_logs"]),  # type: ignore[arg-type]
             info={
                 "scope": scope,
                 "cgroup": cgroup,
@@ -255,6 +255,7 @@ class PodStarter:
                 "image_digest": launch.image_digest,
                 "container_id": container_id,
                 "termination_log": str(launch.mountpoint.parent / "termination-log"),
+                "message_from_logs": app["message_from_logs"],
                 # How exec probes enter the app: `podman-sd exec POD APP`.
                 "exec_argv": [os.path.abspath(sys.argv[0]), "exec", launch.pod, launch.name],
             },

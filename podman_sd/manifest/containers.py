@@ -27,6 +27,7 @@ from podman_sd.manifest.model import (
     ResourceRequirements,
     SecurityContext,
     TCPSocketAction,
+    TerminationMessagePolicy,
     URIScheme,
     VolumeMount,
 )
@@ -58,7 +59,6 @@ UNSUPPORTED_CONTAINER = frozenset(
         "restartPolicy",
         "restartPolicyRules",
         "stdinOnce",
-        "terminationMessagePolicy",
         "volumeDevices",
     ]
 )
@@ -136,6 +136,7 @@ def parse_container(
     stdin = f.flag("stdin") or False
     tty = f.flag("tty") or False
     message_path = f.text("terminationMessagePath", check=_absolute_or_empty)
+    message_policy = f.choice("terminationMessagePolicy", TerminationMessagePolicy)
     f.finish(UNSUPPORTED_CONTAINER, hints=CONTAINER_HINTS)
     if name is None or image is None or pull is None:
         return None
@@ -158,6 +159,7 @@ def parse_container(
         stdin=stdin,
         tty=tty,
         termination_message_path=message_path or "/dev/termination-log",
+        termination_message_policy=message_policy or TerminationMessagePolicy.FILE,
     )
 
 

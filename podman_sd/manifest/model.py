@@ -43,6 +43,12 @@ class Protocol(enum.Enum):
     SCTP = "SCTP"
 
 
+class TerminationMessagePolicy(enum.Enum):
+    FILE = "File"
+    # The end of the app's output, when it failed and left no message.
+    FALLBACK_TO_LOGS_ON_ERROR = "FallbackToLogsOnError"
+
+
 class HostPathType(enum.Enum):
     UNSET = ""  # no check at all, the Kubernetes default
     DIRECTORY_OR_CREATE = "DirectoryOrCreate"  # created 0755 if missing
@@ -235,6 +241,7 @@ class Container:
     stdin: bool = False
     tty: bool = False
     termination_message_path: str = "/dev/termination-log"
+    termination_message_policy: TerminationMessagePolicy = TerminationMessagePolicy.FILE
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,27 @@ DRAIN_READS = 8
 
 _PARTIAL = encode_field("CONTAINER_PARTIAL_MESSAGE", b"true")
 
+# terminationMessagePolicy: FallbackToLogsOnError takes the end of an app's
+# output: Kubernetes keeps at most 2048 bytes or 80 lines of it.
+TAIL_BYTES = 2048
+TAIL_LINES = 80
+
 
 class LogRelay:
     """Reads one pipe and sends complete lines to the journal."""
 
-    def __init__(self, writer: JournalWriter, fd: int, fields: Mapping[str, str | int]) -> None:
+    def __init__(
+        self,
+        writer: JournalWriter,
+        fd: int,
+        fields: Mapping[str, str | int],
+        tail: bytearray | None = None,  # keeps the end of the output, if given
+    ) -> None:
         self.writer = writer
         self.fd = fd
         self.fields = encode_fields(fields)
         self._pending = b""
+        self.tail = tail
 
     def read(self) -> bool:
         """Relay what is readable now; False at end of file."""
@@ -38,6 +50,9 @@ class LogRelay:
         if not data:
             self.flush()
             return False
+        if self.tail is not None:
+            self.tail += data[-TAIL_BYTES:]
+            del self.tail[:-TAIL_BYTES]
         if self._pending:
             data = self._pending + data
         lines = data.split(b"\n")
@@ -76,3 +91,18 @@ class LogRelay:
         if self._pending:
             self._send(self._pending)
             self._pending = b""
+
+
+def relays_for(
+    writer: JournalWriter, streams: list[tuple[int, Mapping[str, str | int]]], keep_tail: bool
+) -> list[LogRelay]:
+    """The relays of one app's streams; with KEEP_TAIL they share one tail
+    (the end of its stdout and stderr together, as they came)."""
+    tail = bytearray() if keep_tail else None
+    return [LogRelay(writer, fd, fields, tail) for fd, fields in streams]
+
+
+def tail_message(tail: bytes | bytearray) -> str:
+    """The last lines of TAIL, as Kubernetes' FallbackToLogsOnError takes them."""
+    lines = tail[-TAIL_BYTES:].decode(errors="replace").strip().split("\n")
+    return "\n".join(lines[-TAIL_LINES:])

@@ -27,7 +27,7 @@ from typing import Any
 
 from podman_sd import names, paths
 
-PLAN_VERSION = 6  # bump when the plan's shape changes: old cached plans are ignored
+PLAN_VERSION = 7  # bump when the plan's shape changes: old cached plans are ignored
 
 
 def signal_number(name: str | None) -> int:
@@ -163,7 +163,7 @@ def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
 
     PREPARED maps a container name to an object with ``image`` (the store's
     record), ``config`` (the parsed image config) and ``layers`` (paths)."""
-    from podman_sd.manifest.model import PullPolicy
+    from podman_sd.manifest.model import PullPolicy, TerminationMessagePolicy
     from podman_sd.runtime import appspec, caps, limits, podfiles
 
     spec = pod.spec
@@ -217,6 +217,9 @@ def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
             "scope_properties": list(limits.resource_properties(container.resources)),
             "scope": names.app_scope(pod.name, container.name),
             "termination_message_path": container.termination_message_path,
+            # terminationMessagePolicy: FallbackToLogsOnError
+            "message_from_logs": container.termination_message_policy
+            is TerminationMessagePolicy.FALLBACK_TO_LOGS_ON_ERROR,
             "hooks": {
                 name: list(handler.exec.command)
                 for name, handler in (

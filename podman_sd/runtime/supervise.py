@@ -25,7 +25,7 @@ import time
 from podman_sd.exitcodes import EXIT_DEADLINE
 from podman_sd.runtime import probes
 from podman_sd.runtime.cgroup import kill_all
-from podman_sd.runtime.logs import LogRelay
+from podman_sd.runtime.logs import LogRelay, relays_for, tail_message
 from podman_sd.systemd.journal import PRIORITY_INFO, JournalWriter, encode_fields
 from podman_sd.systemd.notify import Notifier
 from podman_sd.tinyjson import dumps
@@ -370,6 +370,9 @@ class Supervisor:
                 message = file.read(4096).decode(errors="replace").strip()
         except OSError:
             return
+        tail = app.relays[0].tail if app.relays else None
+        if not message and app.exit_code and app.info.get("message_from_logs") and tail:
+            message = tail_message(tail)  # FallbackToLogsOnError
         if message:
             app.info["termination_message"] = message
             log(f"app {app.name} termination message: {message}")
@@ -539,7 +542,7 @@ def supervise_plan(plan: dict[str, Any]) -> int:
             name=app["name"],
             pid=app["pid"],
             stop_signal=app["stop_signal"],
-            relays=[LogRelay(writer, fd, fields) for fd, fields in app["streams"]],
+            relays=relays_for(writer, app["streams"], bool(app["info"].get("message_from_logs"))),
             info=app["info"],
         )
         supervisor.add(supervised)

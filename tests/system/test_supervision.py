@@ -224,6 +224,30 @@ def test_termination_message_reaches_the_journal_and_status(host: TestHost) -> N
     assert "app app termination message: disk full on /data" in messages(host, "pod@lastwords")
 
 
+def test_fallback_to_logs_on_error_takes_the_end_of_the_output(host: TestHost) -> None:
+    """terminationMessagePolicy: FallbackToLogsOnError: an app that failed
+    without a message gets the end of its output (at most 80 lines and 2048
+    bytes, as in Kubernetes); one that succeeded gets none."""
+    for name, code in (("fellback", 3), ("fineexit", 0)):
+        script = f"echo starting >&2; sleep 0.3; seq 1 100; exit {code}"
+        manifest = one_app_pod(name, script, policy="Never").replace(
+            "    command:", "    terminationMessagePolicy: FallbackToLogsOnError\n    command:"
+        )
+        write_pod(host, name, manifest)
+        host.run("systemctl", "start", f"pod@{name}", check=False)
+
+        def ended(pod: str = name) -> bool:
+            return state(host, pod) in ("failed", "inactive")
+
+        assert wait_for(ended)
+        (app,) = status(host, name)["apps"]
+        if code:
+            # 101 lines, stderr's first: the last 80 are 21 to 100.
+            assert app["termination_message"] == "\n".join(map(str, range(21, 101)))
+        else:
+            assert "termination_message" not in app
+
+
 def test_privileged_and_escalation_settings(host: TestHost) -> None:
     manifest = one_app_pod("priv", "exec sleep 1000", grace=0).replace(
         "    command:", "    securityContext: {privileged: true}\n    command:"

@@ -62,3 +62,32 @@ def test_binary_safe_field_encoding() -> None:
     assert encode_field("A", b"x") == b"A=x\n"
     assert encode_field("A", b"x\ny") == b"A\n" + struct.pack("<Q", 3) + b"x\ny\n"
     assert encode_fields({"K": 1}) == b"K=1\n"
+
+
+def test_the_tail_for_fallback_to_logs_is_at_most_80_lines_and_2048_bytes() -> None:
+    from podman_sd.runtime.logs import TAIL_BYTES, relays_for, tail_message
+
+    class Sink:
+        def send_line(self, fields: bytes, line: bytes) -> None:
+            pass
+
+        def send(self, message: bytes, fields: bytes) -> None:
+            pass
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    relays = relays_for(Sink(), [(out_r, {}), (err_r, {})], keep_tail=True)  # type: ignore[arg-type]
+    os.write(out_w, "".join(f"{i}\n" for i in range(1, 101)).encode())
+    relays[0].read()
+    os.write(err_w, b"x" * 10 + b"\nlast words\n")
+    relays[1].read()
+    tail = relays[0].tail
+    assert tail is relays[1].tail and tail is not None  # one tail for both streams
+    assert tail_message(tail).split("\n")[-3:] == ["100", "x" * 10, "last words"]
+    assert len(tail_message(tail).split("\n")) == 80
+    os.write(out_w, b"y" * 5000 + b"\nend\n")
+    relays[0].read()
+    assert len(tail) == TAIL_BYTES and tail_message(tail).endswith("\nend")
+    for fd in (out_r, out_w, err_r, err_w):
+        os.close(fd)
+    assert relays_for(Sink(), [(0, {})], keep_tail=False)[0].tail is None  # type: ignore[arg-type]

@@ -370,3 +370,21 @@ def test_validate_warns_about_a_file_name_the_generator_skips(
     other = tmp_path / "other.yaml"
     other.write_text(MINIMAL)
     assert run_validate([other], False, io.StringIO()) == 1
+
+
+def test_termination_message_policy_as_kubernetes_has_it() -> None:
+    """`kubectl get pod -o yaml` writes terminationMessagePolicy: File into
+    every container: such a manifest must run here unchanged."""
+    from podman_sd.manifest.model import TerminationMessagePolicy
+
+    assert container("").spec.containers[0].termination_message_policy is (
+        TerminationMessagePolicy.FILE
+    )
+    for value, policy in (
+        ("File", TerminationMessagePolicy.FILE),
+        ("FallbackToLogsOnError", TerminationMessagePolicy.FALLBACK_TO_LOGS_ON_ERROR),
+    ):
+        parsed = container(f"    terminationMessagePolicy: {value}\n").spec.containers[0]
+        assert parsed.termination_message_policy is policy
+    wrong = errors(MINIMAL + "    terminationMessagePolicy: Logs\n")
+    assert len(wrong) == 1 and "terminationMessagePolicy" in wrong[0] and "Logs" in wrong[0]

@@ -104,7 +104,6 @@ def test_unsupported_volume_sources(source: str) -> None:
         ("volumeDevices: [{name: v, devicePath: /dev/x}]", "volumeDevices", None),
         ("restartPolicy: Always", "restartPolicy", "sidecar containers are not supported"),
         ("stdinOnce: true", "stdinOnce", None),
-        ("terminationMessagePolicy: File", "terminationMessagePolicy", None),
         ("resizePolicy: [{resourceName: cpu, restartPolicy: NotRequired}]", "resizePolicy", None),
         ("ports: [{containerPort: 80, hostIP: 127.0.0.1}]", "ports[0].hostIP", None),
         ("resources: {claims: [{name: gpu}]}", "resources.claims", None),
