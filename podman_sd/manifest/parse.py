@@ -65,10 +65,6 @@ IGNORED_SPEC = {
     "serviceAccountName": "there is no API server to give the pod a service account",
     "serviceAccount": "there is no API server to give the pod a service account",
     "automountServiceAccountToken": "there is no API server token to mount",
-    # It names cluster Secrets. Credentials come from auth.json here, so a
-    # pod written for a cluster still pulls its images.
-    "imagePullSecrets": "there are no cluster Secrets here; registry credentials come from "
-    "/etc/podman-sd/auth.json",
 }
 UNSUPPORTED_SPEC = frozenset(
     [
@@ -78,6 +74,7 @@ UNSUPPORTED_SPEC = frozenset(
         "evictionResponders",
         "hostUsers",
         "hostnameOverride",
+        "imagePullSecrets",
         "os",
         "overhead",
         "preemptionPolicy",
@@ -89,6 +86,11 @@ UNSUPPORTED_SPEC = frozenset(
         "setHostnameAsFQDN",
     ]
 ) - {"dnsConfig"}
+# Not ignored (DESIGN.md: only scheduling fields are): the pod would pull
+# with other credentials than those it names.
+SPEC_HINTS = {
+    "imagePullSecrets": "put registry credentials in /etc/podman-sd/auth.json",
+}
 UNSUPPORTED_VOLUMES = frozenset(
     [
         "awsElasticBlockStore",
@@ -375,7 +377,7 @@ class _PodParser:
         res_fields = f.fields("resources")
         if res_fields is not None:
             resources = parse_resources(ctx, res_fields, pod_level=True)
-        f.finish(UNSUPPORTED_SPEC, IGNORED_SPEC)
+        f.finish(UNSUPPORTED_SPEC, IGNORED_SPEC, SPEC_HINTS)
         if ctx.has_errors():
             return None
         return PodSpec(

@@ -37,8 +37,6 @@ LOADS = {
     "nginx-ssd": ["spec.nodeSelector"],
     "nginx-toleration": ["spec.tolerations"],
     "with-node-affinity": ["spec.affinity"],
-    # Credentials come from auth.json: a warning.
-    "private-reg": ["spec.imagePullSecrets"],
 }
 
 C = "spec.containers[0]"
@@ -51,6 +49,7 @@ FAILS = {
     "dapi-test-pod": [f"{C}.envFrom"],
     "envars-secret": [f"{C}.env[0].valueFrom.secretKeyRef"],
     "etcd-with-grpc": [f"{C}.livenessProbe.grpc"],
+    "private-reg": ["spec.imagePullSecrets"],
     "security-context-demo-5": ["spec.securityContext.seccompProfile"],
     "task-pv-pod": ["spec.volumes[0].persistentVolumeClaim"],
     "volume-test": ["spec.volumes[0].projected"],

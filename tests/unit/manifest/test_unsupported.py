@@ -25,7 +25,6 @@ IGNORED_VALUES = {
     "serviceAccountName": "builder",
     "serviceAccount": "builder",
     "automountServiceAccountToken": "false",
-    "imagePullSecrets": "[{name: regcred}]",
 }
 
 
@@ -122,6 +121,7 @@ def test_unsupported_container_fields(body: str, path: str, hint: str | None) ->
 @pytest.mark.parametrize(
     ("field", "value"),
     [
+        ("imagePullSecrets", "[{name: regcred}]"),
         ("runtimeClassName", "gvisor"),
         ("ephemeralContainers", "[]"),
         ("readinessGates", "[{conditionType: x}]"),
