@@ -9,6 +9,7 @@ pod, its metadata, volumes and the entry points.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 
@@ -400,26 +401,31 @@ class _PodParser:
             resources=resources,
         )
 
-    def unique_names(self, spec: Fields) -> None:
-        seen: dict[str, int] = {}
+    @staticmethod
+    def container_names(spec: Fields) -> Iterator[tuple[str, Node]]:
+        """(field path, node) of every container name given as a string."""
         for key in ("initContainers", "containers"):
             node = spec.node.value.get(key)
             if node is None or node[1].kind is not Kind.SEQ:
                 continue
             for i, c in enumerate(node[1].value):
                 pair = c.value.get("name") if c.kind is Kind.MAP else None
-                if pair is None or not isinstance(pair[1].value, str):
-                    continue
-                name = pair[1].value
-                if name in seen:
-                    self.ctx.error(
-                        pair[1],
-                        f"spec.{key}[{i}].name",
-                        f"{show(name)} is a duplicate: container names must be "
-                        f"unique in the pod (first at line {seen[name]})",
-                    )
-                else:
-                    seen[name] = pair[1].line
+                if pair is not None and isinstance(pair[1].value, str):
+                    yield f"spec.{key}[{i}].name", pair[1]
+
+    def unique_names(self, spec: Fields) -> None:
+        seen: dict[str, int] = {}
+        for path, node in self.container_names(spec):
+            name = node.value
+            if name in seen:
+                self.ctx.error(
+                    node,
+                    path,
+                    f"{show(name)} is a duplicate: container names must be "
+                    f"unique in the pod (first at line {seen[name]})",
+                )
+            else:
+                seen[name] = node.line
 
     def unit_name_lengths(self, pod: str, meta: Fields, spec: Fields) -> None:
         """Each app runs in a scope named after the pod and the app, in the
@@ -433,22 +439,17 @@ class _PodParser:
                 f"over systemd's {UNIT_NAME_MAX} {ESCAPING}",
             )
             return  # every scope name is longer still
-        for key in ("initContainers", "containers"):
-            node = spec.node.value.get(key)
-            if node is None or node[1].kind is not Kind.SEQ:
-                continue
-            for i, c in enumerate(node[1].value):
-                pair = c.value.get("name") if c.kind is Kind.MAP else None
-                if pair is None or not isinstance(pair[1].value, str) or dns_label(pair[1].value):
-                    continue  # missing or not a name: already reported
-                length = len(units.app_scope(pod, pair[1].value))
-                if length > UNIT_NAME_MAX:
-                    self.ctx.error(
-                        pair[1],
-                        f"spec.{key}[{i}].name",
-                        f"the scope unit name of this app in this pod would be {length} "
-                        f"characters, over systemd's {UNIT_NAME_MAX} {ESCAPING}",
-                    )
+        for path, node in self.container_names(spec):
+            if dns_label(node.value):
+                continue  # not a name: already reported
+            length = len(units.app_scope(pod, node.value))
+            if length > UNIT_NAME_MAX:
+                self.ctx.error(
+                    node,
+                    path,
+                    f"the scope unit name of this app in this pod would be {length} "
+                    f"characters, over systemd's {UNIT_NAME_MAX} {ESCAPING}",
+                )
 
     def unique_host_ports(self, spec: Fields) -> None:
         # The API server rejects the same hostPort/protocol twice in one pod.

@@ -96,3 +96,28 @@ def overlay_mounts(host: TestHost) -> list[str]:
 def pod_cgroups(host: TestHost) -> list[str]:
     out = host.run("find", "/sys/fs/cgroup/pod.slice", "-mindepth", "1", "-type", "d", check=False)
     return sorted(out.stdout.split())
+
+
+def gated_init_pod(name: str, image: str = IMAGE) -> str:
+    """A pod whose init container waits until /srv/gate-NAME/open exists
+    (touch it to let the start go on); then one app sleeps."""
+    return f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 0
+  volumes:
+  - name: gate
+    hostPath: {{path: /srv/gate-{name}, type: DirectoryOrCreate}}
+  initContainers:
+  - name: wait
+    image: {image}
+    command: [sh, -c, "until test -e /gate/open; do sleep 0.1; done"]
+    volumeMounts: [{{name: gate, mountPath: /gate}}]
+  containers:
+  - name: app
+    image: {image}
+    command: [sleep, "1000"]
+"""

@@ -59,7 +59,7 @@ def app(name: str, image: str, fields: str) -> str:
 
 EMPTY_LISTS = (
     "apiVersion: v1\nkind: Pod\nmetadata:\n  name: emptylists\nspec:\n"
-    "  restartPolicy: Never\n  imagePullSecrets: []\n  containers:\n"
+    "  restartPolicy: Never\n  containers:\n"
     + app("both", ECHO, "    command: []\n    args: []\n")
     + app("noargs", ECHO, "    args: []\n")
     + app("onlyargs", ECHO, "    command: []\n    args: [only-args]\n")

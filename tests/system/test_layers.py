@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from podman_sd.image.store import chain_ids
-from tests.system.podhelpers import app_pid, unit_property, wait_for, write_pod
+from tests.system.podhelpers import app_pid, gated_init_pod, unit_property, wait_for, write_pod
 from tests.testhost import TestHost
 from tests.testhost.images import accept_unsigned, build_busybox_layout, derive_image
 
@@ -157,28 +157,6 @@ def test_prune_keeps_what_is_referenced_or_in_use(host: TestHost) -> None:
     }
 
 
-GATED = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: gated
-spec:
-  terminationGracePeriodSeconds: 0
-  volumes:
-  - name: gate
-    hostPath: {{path: /srv/gate, type: DirectoryOrCreate}}
-  initContainers:
-  - name: wait
-    image: {image}
-    command: [sh, -c, "until test -e /gate/open; do sleep 0.1; done"]
-    volumeMounts: [{{name: gate, mountPath: /gate}}]
-  containers:
-  - name: app
-    image: {image}
-    command: [sleep, "1000"]
-"""
-
-
 def test_prune_keeps_the_layers_of_a_pod_that_is_starting(host: TestHost) -> None:
     """A pod uses its layers from the moment it has found them, not only once
     it runs: an `image rm` and `image prune` while its init container runs
@@ -186,15 +164,15 @@ def test_prune_keeps_the_layers_of_a_pod_that_is_starting(host: TestHost) -> Non
     ref = "oci:/srv/images/busybox:two"
     host.run("podman-sd", "image", "pull", ref)  # an earlier test may have removed it
     two = image_layers(host, ref)
-    host.run("rm", "-rf", "/srv/gate")
-    write_pod(host, "gated", GATED.format(image=ref))
+    host.run("rm", "-rf", "/srv/gate-gated")
+    write_pod(host, "gated", gated_init_pod("gated", ref))
     host.run("systemctl", "start", "--no-block", "pod@gated")
     try:
         wait_for(lambda: unit_property(host, "pod-gated-wait.scope", "ActiveState") == "active")
         host.run("podman-sd", "image", "rm", "--force", ref)  # its init container runs
         pruned = json.loads(host.run("podman-sd", "image", "prune", "--json").stdout)
         assert not set(two) & set(pruned["layers"])
-        host.run("touch", "/srv/gate/open")
+        host.run("touch", "/srv/gate-gated/open")
         wait_for(lambda: unit_property(host, "pod@gated.service", "ActiveState") != "activating")
         assert unit_property(host, "pod@gated.service", "ActiveState") == "active"
         assert in_app(host, app_pid(host, "gated", "app"), "cat", "/etc/app-name") == "two\n"

@@ -10,6 +10,7 @@ import pytest
 
 from tests.system.podhelpers import (
     app_pid,
+    gated_init_pod,
     journal_now,
     messages,
     overlay_mounts,
@@ -360,31 +361,9 @@ def test_a_start_after_a_stop_during_the_restart_delay_is_a_new_pod(host: TestHo
     assert host.run("test", "-e", "/var/lib/podman-sd/pods/again", check=False).returncode != 0
 
 
-GATED_INIT = f"""\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: gatedinit
-spec:
-  terminationGracePeriodSeconds: 0
-  volumes:
-  - name: gate
-    hostPath: {{path: /srv/gatedinit, type: DirectoryOrCreate}}
-  initContainers:
-  - name: wait
-    image: {IMAGE}
-    command: [sh, -c, "until test -e /gate/open; do sleep 0.1; done"]
-    volumeMounts: [{{name: gate, mountPath: /gate}}]
-  containers:
-  - name: app
-    image: {IMAGE}
-    command: [sleep, "1000"]
-"""
-
-
 def test_a_running_init_container_can_be_entered_and_is_in_the_status(host: TestHost) -> None:
-    host.run("rm", "-rf", "/srv/gatedinit")
-    write_pod(host, "gatedinit", GATED_INIT)
+    host.run("rm", "-rf", "/srv/gate-gatedinit")
+    write_pod(host, "gatedinit", gated_init_pod("gatedinit"))
     host.run("systemctl", "start", "--no-block", "pod@gatedinit")
     try:
 

@@ -110,18 +110,16 @@ def test_relative_working_dir_is_still_refused() -> None:
     assert [d.message for d in found] == ['"srv" is not an absolute path']
 
 
-def test_empty_image_pull_secrets_is_not_given() -> None:
-    _, found = check_pod(manifest(spec="  imagePullSecrets: []\n"), "p.yaml")
-    assert found == []
-
-
-def test_image_pull_secrets_are_ignored_with_a_warning_naming_auth_json() -> None:
-    p, found = check_pod(manifest(spec="  imagePullSecrets: [{name: regcred}]\n"), "p.yaml")
-    assert p is not None
-    (warning,) = found
-    assert warning.severity is Severity.WARNING
-    assert (warning.path, warning.line, warning.column) == ("spec.imagePullSecrets", 6, 3)
-    assert "/etc/podman-sd/auth.json" in warning.message
+def test_image_pull_secrets_are_an_error_naming_auth_json() -> None:
+    """Not ignored: only scheduling fields are (DESIGN.md), and the pod would
+    pull with other credentials than those it names; an empty list too."""
+    for value in ("[{name: regcred}]", "[]"):
+        p, found = check_pod(manifest(spec=f"  imagePullSecrets: {value}\n"), "p.yaml")
+        assert p is None
+        (error,) = found
+        assert error.severity is Severity.ERROR
+        assert (error.path, error.line, error.column) == ("spec.imagePullSecrets", 6, 3)
+        assert "/etc/podman-sd/auth.json" in error.message
 
 
 # -- bug 2: the image's Volumes ------------------------------------------------------
