@@ -231,6 +231,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
         until=args.until,
         timestamps=args.timestamps,
     )
+    if args.follow:
+        from podman_sd import names
+        from podman_sd.logs_cmd import follow_until_ended
+
+        return follow_until_ended(argv, names.pod_service(args.name))
     os.execvp(argv[0], argv)
 
 
@@ -405,7 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs = verbs.add_parser("logs", help="show a pod's output (all apps, or one) from the journal")
     logs.add_argument("name")
     logs.add_argument("app", nargs="?")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep showing new lines")
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep showing new lines until the pod ended"
+    )
     logs.add_argument("-n", "--tail", type=_count, metavar="N", help="only the last N lines")
     logs.add_argument(
         "--since", metavar="TIME", help="lines since TIME: 10m, 2026-01-02T15:04:05Z, yesterday"

@@ -2,7 +2,9 @@
 
 journald keeps the output, not us; this only says what to ask for, in the
 terms `podman logs` and `kubectl logs` users type: ``--since 10m``, an
-RFC 3339 time, ``-t`` for timestamps.
+RFC 3339 time, ``-t`` for timestamps; and ``-f`` ends when the pod has
+ended, as `podman logs -f` does with its container (``journalctl -f`` never
+ends by itself).
 """
 
 from __future__ import annotations
@@ -64,3 +66,42 @@ def journalctl_argv(
     argv += ["--follow"] if follow else []
     argv += [f"--lines={tail}"] if tail is not None else ["--no-tail"]
     return argv
+
+
+# The unit states in which a pod has ended (auto-restart is not one of them).
+ENDED = ("inactive", "failed")
+
+
+def unit_state(unit: str) -> str:
+    import subprocess
+
+    shown = subprocess.run(
+        ["systemctl", "show", "--property=ActiveState", "--value", unit],
+        capture_output=True,
+        text=True,
+    )
+    return shown.stdout.strip()
+
+
+def follow_until_ended(argv: list[str], unit: str, interval: float = 1.0) -> int:
+    """Run ARGV (journalctl --follow) until UNIT has ended, then a moment
+    longer for its last lines; its exit status, or 0 when the pod ended."""
+    import subprocess
+    import time
+
+    child = subprocess.Popen(argv)
+    try:
+        while True:
+            try:
+                return child.wait(timeout=interval)
+            except subprocess.TimeoutExpired:
+                pass
+            if unit_state(unit) in ENDED:
+                time.sleep(interval / 2)  # journalctl shows what came last
+                child.terminate()
+                child.wait()
+                return 0
+    except KeyboardInterrupt:  # ^C reached journalctl too
+        child.terminate()
+        child.wait()
+        return 130

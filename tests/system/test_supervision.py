@@ -481,3 +481,12 @@ def test_cleanup_by_hand_refuses_a_running_pod(host: TestHost) -> None:
     finally:
         host.run("systemctl", "stop", "pod@busy")
     host.run("podman-sd", "cleanup", "busy")  # stopped: nothing to refuse
+
+
+def test_logs_follow_ends_when_the_pod_has_ended(host: TestHost) -> None:
+    """As `podman logs -f` with its container (journalctl -f never ends)."""
+    write_pod(host, "brief", one_app_pod("brief", "echo one; sleep 2; echo two", policy="Never"))
+    host.run("systemctl", "start", "pod@brief")
+    followed = host.run("podman-sd", "logs", "-f", "brief", "app", timeout=30)
+    assert followed.stdout == "one\ntwo\n"
+    assert state(host, "brief") == "inactive"
