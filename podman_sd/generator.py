@@ -17,7 +17,9 @@ elsewhere, for tests) that validates, it writes the drop-in
   when it changed since the last daemon-reload;
 - ordering between pods: ``podman-sd.io/after: "db, cache"`` gives
   ``After=`` + ``Wants=`` on ``pod@db.service`` and ``pod@cache.service``;
-  ``podman-sd.io/requires`` gives ``After=`` + ``Requires=``.
+  ``podman-sd.io/requires`` gives ``After=`` + ``Requires=``. Pods that
+  order each other in a circle are an error in the log, and start without
+  ``After=`` on each other (systemd would refuse or drop one of them).
 
 Starting at boot. ``pod@.service`` is a template with an ``[Install]``
 section, so ``systemctl enable pod@NAME`` works as for any template instance.
@@ -90,7 +92,48 @@ def _escape_value(text: str) -> str:
     return line.replace("\\", "\\\\").replace("%", "%%")
 
 
-def render_dropin(pod: Pod) -> str:
+def ordering_cycles(pods: list[Pod]) -> list[list[str]]:
+    """The groups of pods whose after/requires annotations order them in a
+    circle (strongly connected, Tarjan's algorithm): systemd would refuse the
+    start ("Transaction order is cyclic") or drop one of the pods' jobs."""
+    after = {pod.name: [*pod.unit.after, *pod.unit.requires] for pod in pods}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(name: str) -> None:  # recursion depth: the longest chain of pods
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        on_stack.add(name)
+        for other in after[name]:
+            if other not in after:
+                continue  # no such pod: systemd says so at start
+            if other not in index:
+                visit(other)
+                low[name] = min(low[name], low[other])
+            elif other in on_stack:
+                low[name] = min(low[name], index[other])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == name:
+                    break
+            if len(group) > 1 or name in after[name]:
+                cycles.append(sorted(group))
+
+    for name in sorted(after):
+        if name not in index:
+            visit(name)
+    return cycles
+
+
+def render_dropin(pod: Pod, unordered: frozenset[str] = frozenset()) -> str:
+    """The drop-in of POD; no After= on the pods in UNORDERED (its cycle)."""
     unit = pod.unit
     description = unit.description or f"Pod {pod.name} (podman-sd)"
     source = _escape_value(str(pod.source))
@@ -102,10 +145,11 @@ def render_dropin(pod: Pod) -> str:
         f"StartLimitIntervalSec={START_LIMIT_INTERVAL_SEC}",
         f"StartLimitBurst={START_LIMIT_BURST}",
     ]
-    for other in unit.after:
-        lines += [f"After={unit_name(other)}", f"Wants={unit_name(other)}"]
-    for other in unit.requires:
-        lines += [f"After={unit_name(other)}", f"Requires={unit_name(other)}"]
+    for others, dependency in ((unit.after, "Wants"), (unit.requires, "Requires")):
+        for other in others:
+            if other not in unordered:
+                lines.append(f"After={unit_name(other)}")
+            lines.append(f"{dependency}={unit_name(other)}")
     restart_sec = DEFAULT_RESTART_SEC if unit.restart_sec is None else unit.restart_sec
     lines += [
         "",
@@ -182,6 +226,7 @@ def generate(pods_dir: Path, out_dir: Path, log: TextIO) -> int:
     logger = _Log(log)
     failed = 0
     template = template_path()
+    good: list[Pod] = []
     try:
         for path in manifests(pods_dir):
             try:
@@ -199,17 +244,31 @@ def generate(pods_dir: Path, out_dir: Path, log: TextIO) -> int:
                     logger.error(f"{path}: {len(errors) - MAX_LOGGED} more errors")
                 logger.error(f"{path}: skipped; pod@{path.stem}.service will not start")
                 continue
-            _write(out_dir, pod, template)
+            good.append(pod)
+        # Pods that order each other in a circle still start (and still
+        # need each other), but unordered among themselves.
+        unordered: dict[str, frozenset[str]] = {}
+        for cycle in ordering_cycles(good):
+            failed += 1
+            circle = " -> ".join([*cycle, cycle[0]])
+            logger.error(
+                f"pods {', '.join(cycle)}: podman-sd.io/after and /requires order them in a "
+                f"circle ({circle}); they start without After= on each other"
+            )
+            for name in cycle:
+                unordered[name] = frozenset(cycle)
+        for pod in good:
+            _write(out_dir, pod, template, unordered.get(pod.name, frozenset()))
     finally:
         logger.close()
     return failed
 
 
-def _write(out_dir: Path, pod: Pod, template: str) -> None:
+def _write(out_dir: Path, pod: Pod, template: str, unordered: frozenset[str]) -> None:
     name = unit_name(pod.name)
     dropin_dir = out_dir / f"{name}.d"
     dropin_dir.mkdir(parents=True, exist_ok=True)
-    (dropin_dir / DROPIN_NAME).write_text(render_dropin(pod))
+    (dropin_dir / DROPIN_NAME).write_text(render_dropin(pod, unordered))
     for targets, kind in ((pod.unit.wanted_by, "wants"), (pod.unit.required_by, "requires")):
         for target in targets:
             link_dir = out_dir / f"{target}.{kind}"

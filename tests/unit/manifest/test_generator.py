@@ -152,3 +152,48 @@ def test_runs_as_a_program(dirs: tuple[Path, Path]) -> None:
         check=True,
     )
     assert "Restart=on-failure" in dropin(out, "web")
+
+
+def ordered_pod(name: str, after: str = "", requires: str = "") -> str:
+    notes = "".join(
+        f"    podman-sd.io/{key}: {value!r}\n"
+        for key, value in (("after", after), ("requires", requires))
+        if value
+    )
+    return (
+        f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  annotations:\n{notes}"
+        "spec:\n  containers:\n  - {name: a, image: b}\n"
+    )
+
+
+def test_pods_ordered_in_a_circle_start_unordered_among_themselves(
+    dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """systemd refuses a start whose ordering is cyclic ("Transaction order
+    is cyclic") or drops a job: the generator says so once and leaves out the
+    After= inside the circle, keeping the Wants=/Requires=."""
+    pods, out = dirs
+    for name, after, requires in (
+        ("a", "b", ""),
+        ("b", "", "c"),
+        ("c", "a", ""),
+        ("d", "a", ""),  # after the circle, not in it
+    ):
+        (pods / f"{name}.yaml").write_text(ordered_pod(name, after, requires))
+    assert generator.main([str(out), str(out), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("in a circle") == 1
+    assert "pods a, b, c: podman-sd.io/after and /requires order them in a circle " in err
+    assert "(a -> b -> c -> a)" in err
+    assert "After=pod@b.service" not in dropin(out, "a") and "Wants=pod@b.service" in dropin(
+        out, "a"
+    )
+    assert "After=pod@c.service" not in dropin(out, "b")
+    assert "Requires=pod@c.service" in dropin(out, "b")
+    assert "After=pod@a.service" in dropin(out, "d")
+
+
+def test_no_circle_no_complaint() -> None:
+    chain = [parse_pod(ordered_pod(n, after), f"{n}.yaml") for n, after in (("x", "y"), ("y", "z"))]
+    chain.append(parse_pod(ordered_pod("z"), "z.yaml"))
+    assert generator.ordering_cycles(chain) == []
