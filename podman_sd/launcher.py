@@ -256,6 +256,8 @@ class PodStarter:
                 "container_id": container_id,
                 "termination_log": str(launch.mountpoint.parent / "termination-log"),
                 "message_from_logs": app["message_from_logs"],
+                # What `podman-sd exec` may give at most (runtime/execin.py).
+                "capabilities": sorted(launch.capabilities),
                 # How exec probes enter the app: `podman-sd exec POD APP`.
                 "exec_argv": [os.path.abspath(sys.argv[0]), "exec", launch.pod, launch.name],
             },

@@ -4,8 +4,11 @@ The new process gets exactly what the app has, never more (DESIGN.md,
 "Security model"): the app's namespaces (mount, pid, net, ipc, uts,
 cgroup), its scope, its user and groups, its capability sets and its
 ``no_new_privs``; the app's environment and working directory. Everything
-is read from the app's own process (its PID 1), not from the manifest, so a
-process can not get more than the app was actually given.
+is read from the app's own process (its PID 1), so a process can not get
+more than the app has now; and the capabilities are also cut to those the
+app was started with (its state), because the PID 1 may have moved into a
+user namespace of its own, where it holds every capability: the command
+runs in the pod's user namespace, where those would be real.
 
     exec child ── waits ── launcher attaches it to the app's scope (D-Bus)
                ── setns into the app's namespaces ── fork ──► command
@@ -17,7 +20,7 @@ import contextlib
 import json
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from podman_sd import paths
@@ -37,6 +40,9 @@ class AppProcess:
     app: str
     pid: int
     scope: str
+    # The capability bits the app was started with: never more than these.
+    granted: int = sum(1 << bit for name, bit in caps.CAPABILITIES.items()
+                       if name in caps.DEFAULT_CAPABILITIES)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,11 @@ def find_app(pod: str, app: str) -> AppProcess:
         if entry.get("name") == app:
             if entry.get("exit_code") is not None:
                 raise RuntimeSetupError(f"app {app} of pod {pod} has exited ({entry['exit_code']})")
-            return AppProcess(pod, app, int(entry["pid"]), str(entry["scope"]))
+            granted = entry.get("capabilities")
+            if granted is None:  # a state from before it was recorded
+                return AppProcess(pod, app, int(entry["pid"]), str(entry["scope"]))
+            bits = sum(1 << caps.CAPABILITIES[name] for name in granted)
+            return AppProcess(pod, app, int(entry["pid"]), str(entry["scope"]), bits)
     names = ", ".join(e.get("name", "?") for e in state.get("apps", []))
     raise RuntimeSetupError(f"pod {pod} has no app {app!r} (apps: {names})")
 
@@ -139,6 +149,9 @@ def exec_in_app(pod: str, app: str, argv: list[str]) -> int:
 
     target = find_app(pod, app)
     creds = read_credentials(target.pid)
+    creds = replace(
+        creds, bounding=creds.bounding & target.granted, effective=creds.effective & target.granted
+    )
     # As at a pod start: the attach below would wait for an RCU grace
     # period in the kernel; paid while pydbus loads instead (see there).
     warmup = CgroupWarmup().start()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from podman_sd.runtime import caps
 from tests.system.podhelpers import (
     app_pid,
     gated_init_pod,
@@ -380,3 +381,29 @@ def test_a_running_init_container_can_be_entered_and_is_in_the_status(host: Test
         assert [a["name"] for a in status(host, "gatedinit")["apps"]] == ["app"]
     finally:
         host.run("systemctl", "stop", "pod@gatedinit")
+
+
+def test_exec_never_gets_more_capabilities_than_the_app_was_started_with(host: TestHost) -> None:
+    """An app's PID 1 can move into a user namespace of its own, where it holds
+    every capability; `podman-sd exec` (and exec probes) run in the pod's
+    user namespace, where those would be real: it gets the granted ones only."""
+    manifest = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ownuserns\nspec:\n"
+        "  terminationGracePeriodSeconds: 0\n  containers:\n  - name: app\n"
+        f"    image: {IMAGE}\n    command: [unshare, -U, -r, sleep, '1000']\n"
+    )
+    write_pod(host, "ownuserns", manifest)
+    host.run("systemctl", "start", "pod@ownuserns")
+    try:
+        pid = app_pid(host, "ownuserns", "app")
+        assert wait_for(lambda: "sleep" in proc(host, pid, "cmdline"))
+        # The app itself now holds every capability in its own user namespace.
+        assert int(status_field(host, pid, "CapEff"), 16) & (1 << 21)  # SYS_ADMIN
+        entered = host.run(
+            "podman-sd", "exec", "ownuserns", "app", "--", "grep", "Cap", "/proc/self/status"
+        ).stdout
+        fields = dict(line.split(":\t") for line in entered.splitlines())
+        default = sum(1 << caps.CAPABILITIES[name] for name in caps.DEFAULT_CAPABILITIES)
+        assert int(fields["CapEff"], 16) == int(fields["CapBnd"], 16) == default, entered
+    finally:
+        host.run("systemctl", "stop", "pod@ownuserns")
