@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 from podman_sd import syscalls as sc
 from podman_sd.errors import RuntimeSetupError
-from podman_sd.runtime import caps, rootfs
+from podman_sd.runtime import caps, rootfs, volumes
 from podman_sd.runtime.users import home_of, resolve_user
 from podman_sd.runtime.volumes import VolumeMount
 
@@ -110,7 +110,17 @@ def _build_world(launch: AppLaunch) -> tuple[int, int, tuple[int, ...], str]:
     rootfs.mount_sys(root)
     rootfs.protect_paths(root)
     for mount in launch.mounts:
-        rootfs.bind_mount(mount.source, root, mount.target, mount.read_only)
+        if not mount.sub:
+            rootfs.bind_mount(mount.source, root, mount.target, mount.read_only)
+            continue
+        # A subPath: opened here, in this mount namespace, without following
+        # symlinks, and mounted as opened (volumes.open_beneath).
+        where = f"volume mount {mount.target}"
+        fd = volumes.open_beneath(mount.source, mount.sub, where)
+        try:
+            rootfs.bind_mount(Path(f"/proc/self/fd/{fd}"), root, mount.target, mount.read_only)
+        finally:
+            os.close(fd)
     # Like runc, create a missing working directory (before the root may
     # become read-only).
     rootfs.ensure_dir(rootfs.resolve_in_root(root, launch.working_dir or "/"))

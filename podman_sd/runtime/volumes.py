@@ -32,11 +32,14 @@ MEMORY = "memory"
 # Records on the start path are NamedTuples, not dataclasses: the
 # dataclasses module loads inspect and ast, some 7 ms of every pod start.
 class VolumeMount(NamedTuple):
-    """One bind mount into an app's root: SOURCE on the host, TARGET in the app."""
+    """One bind mount into an app's root: SOURCE on the host, TARGET in the
+    app; with SUB, what lies at those parts below SOURCE (a subPath), opened
+    without following symlinks by the app's own process (open_beneath)."""
 
     source: Path
     target: str
     read_only: bool
+    sub: tuple[str, ...] = ()
 
 
 # hostPath types (Kubernetes' HostPathType values) and what they demand.
@@ -117,18 +120,63 @@ def app_mounts(
     mounts = []
     for volume, sub_path, target, read_only in specs:
         source = sources[volume]
+        sub: tuple[str, ...] = ()
         if sub_path:
-            source = _sub_path(source, sub_path, f"volume {volume}")
-        mounts.append(VolumeMount(source, target, read_only))
+            source, sub = _sub_path(source, sub_path, f"volume {volume}")
+        mounts.append(VolumeMount(source, target, read_only, sub))
     return tuple(mounts)
 
 
-def _sub_path(base: Path, sub: str, where: str) -> Path:
-    """BASE/SUB, created as a directory if missing, never outside BASE."""
+def _sub_path(base: Path, sub: str, where: str) -> tuple[Path, tuple[str, ...]]:
+    """BASE/SUB, created as a directory if missing, never outside BASE: as
+    (the volume's real path, the parts below it, no symlink among them).
+
+    A path checked by name and mounted by name later could be swapped in
+    between (whoever can write in the volume can rename a symlink to / over
+    it: CVE-2017-1002101, CVE-2021-30465). So symlinks inside the volume are
+    resolved once, here, and checked; the app's process then opens the parts
+    one at a time without following any symlink (open_beneath) and mounts
+    what it opened. Missing directories are made the same way, never
+    through a symlink."""
+    inside = base.resolve()
     candidate = base / sub
-    if not candidate.exists() and not candidate.is_symlink():
-        candidate.mkdir(parents=True, mode=0o755)
-    resolved = candidate.resolve()
-    if not resolved.is_relative_to(base.resolve()):
-        raise RuntimeSetupError(f"{where}: subPath {sub!r} leads outside the volume")
-    return resolved
+    if candidate.exists() or candidate.is_symlink():
+        resolved = candidate.resolve()
+        if not resolved.is_relative_to(inside):
+            raise RuntimeSetupError(f"{where}: subPath {sub!r} leads outside the volume")
+        parts = resolved.relative_to(inside).parts
+    else:
+        parts = Path(sub).parts  # the manifest refuses ".." and absolute paths
+    os.close(open_beneath(inside, parts, where, create=True))
+    return inside, parts
+
+
+def open_beneath(base: Path, parts: tuple[str, ...], where: str, create: bool = False) -> int:
+    """An O_PATH descriptor of BASE/PARTS reached without following any
+    symlink (CREATE: making missing directories with mkdirat(2) on the way).
+    A bind mount of /proc/self/fd/N mounts exactly that; it must be opened in
+    the mount namespace that mounts it (mount(2) refuses others')."""
+    fd = os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts:
+            if part in ("", ".", ".."):
+                raise RuntimeSetupError(f"{where}: {part!r} in a subPath")
+            flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                step = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise RuntimeSetupError(f"{where}: subPath part {part!r} is gone") from None
+                os.mkdir(part, 0o755, dir_fd=fd)
+                step = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = step
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise RuntimeSetupError(
+                    f"{where}: subPath leads through a symlink ({part!r}) that is not "
+                    "inside the volume, or was made one while the pod started"
+                )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -141,4 +141,30 @@ def test_sub_path_cannot_escape_the_volume(tmp_path: Path) -> None:
     os.symlink("/etc", base / "evil")
     with pytest.raises(RuntimeSetupError, match="leads outside the volume"):
         volumes._sub_path(base, "evil", "volume v")
-    assert volumes._sub_path(base, "a/b", "volume v") == base / "a/b"
+    assert volumes._sub_path(base, "a/b", "volume v") == (base, ("a", "b"))
+    assert (base / "a/b").is_dir()
+    os.symlink("a", base / "inside")  # a symlink that stays inside is followed, once
+    assert volumes._sub_path(base, "inside/b", "volume v") == (base, ("a", "b"))
+
+
+def test_sub_path_makes_nothing_outside_and_mounts_what_it_opened(tmp_path: Path) -> None:
+    """A missing subPath is made inside the volume only, never through a
+    symlink (an app could plant one to /etc); the app's process opens the
+    checked parts without following symlinks, so a name swapped for a
+    symlink to / in between is refused, not mounted."""
+    base, outside = tmp_path / "vol", tmp_path / "outside"
+    base.mkdir()
+    outside.mkdir()
+    os.symlink(outside, base / "cache")
+    with pytest.raises(RuntimeSetupError, match="leads through a symlink"):
+        volumes._sub_path(base, "cache/new", "volume v")
+    assert list(outside.iterdir()) == []  # nothing made outside
+    (base / "data").mkdir()
+    source, parts = volumes._sub_path(base, "data", "volume v")
+    fd = volumes.open_beneath(source, parts, "volume v")
+    assert os.path.samefile(f"/proc/self/fd/{fd}", base / "data")
+    os.close(fd)
+    os.rename(base / "data", base / "data.real")
+    os.symlink("/", base / "data")  # swapped after the check
+    with pytest.raises(RuntimeSetupError, match="leads through a symlink"):
+        volumes.open_beneath(source, parts, "volume v")
