@@ -100,7 +100,10 @@ def prepare_store(store: Store, uid: int, gid: int) -> None:
     root = store.root
     root.mkdir(parents=True, exist_ok=True)
     os.chown(root, 0, gid)
-    os.chmod(root, 0o775)
+    # Sticky: the helper may make and replace its own files here (the image
+    # index), but not rename root's: a blobs/ of its own in place of root's
+    # would turn prune's deletes, and these chowns, to any directory.
+    os.chmod(root, 0o1775)
     for directory in (store.blobs.parent, store.layers.parent, store.layers, root / "pods"):
         directory.mkdir(mode=0o755, exist_ok=True)
     for directory in (store.blobs, store.incoming):

@@ -226,7 +226,12 @@ class Store:
             return {}
         except ValueError as err:
             raise StoreError(f"{self.index_path}: corrupt image index ({err})") from None
-        return {ref: ImageRecord.from_json(rec) for ref, rec in doc.get("images", {}).items()}
+        try:
+            return {ref: ImageRecord.from_json(rec) for ref, rec in doc.get("images", {}).items()}
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
+            # The helper writes it: valid JSON is not yet a valid index.
+            what = f"{type(err).__name__}: {err}"
+            raise StoreError(f"{self.index_path}: corrupt image index ({what})") from None
 
     def image(self, reference: str) -> ImageRecord | None:
         return self.images().get(reference)

@@ -97,3 +97,16 @@ def test_not_a_layout(tmp_path: Path) -> None:
     ref = parse_reference(f"oci:{tmp_path}:v1")
     with pytest.raises(ImageError, match="does not exist"):
         pull(OCILayoutSource(ref), Store(tmp_path / "s"), str(ref))
+
+
+@pytest.mark.parametrize(
+    "index",
+    [b"[]", b'{"images": []}', b'{"images": {"x": 1}}', b'{"images": {"x": {"reference": "x"}}}'],
+)
+def test_a_damaged_image_index_is_one_clear_error(tmp_path: Path, index: bytes) -> None:
+    """The unprivileged helper writes the index: valid JSON of the wrong
+    shape must be an error naming the file, not a traceback in root's tools."""
+    store = Store(tmp_path).create()
+    store.index_path.write_bytes(index)
+    with pytest.raises(StoreError, match=r"images\.json: corrupt image index \("):
+        store.images()
