@@ -95,10 +95,10 @@ def test_pull_with_tls_and_basic_auth_runs_unprivileged(host: TestHost) -> None:
     assert out.strip() == "podman-sd-fetch"
     # The helper writes its part of the store, but cannot swap root's
     # directories for its own (prune would then delete where it points).
-    for entry in ("blobs", "layers", "pods"):
+    for owned_by_root in ("blobs", "layers", "pods"):
         swap = host.run(
             "setpriv", "--reuid=podman-sd-fetch", "--regid=podman-sd-fetch", "--clear-groups",
-            "mv", f"/var/lib/podman-sd/{entry}", "/var/lib/podman-sd/mine", check=False,
+            "mv", f"/var/lib/podman-sd/{owned_by_root}", "/var/lib/podman-sd/mine", check=False,
         )  # fmt: skip
         assert swap.returncode != 0 and "Operation not permitted" in swap.stderr, swap
 
