@@ -7,16 +7,33 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from podman_sd.errors import RuntimeSetupError
 
+# More than any real /etc/passwd or /etc/group; the image is a stranger's.
+MAX_TABLE_BYTES = 4 * 1024 * 1024
+
 
 def _table(path: Path) -> list[list[str]]:
+    """The lines of a passwd or group file, split at ":". Only a regular file
+    counts, read up to a bound: an image's /etc/passwd could be a symlink to
+    /dev/zero or a FIFO (this runs before the app is in its scope)."""
     try:
-        text = path.read_text(errors="replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return []
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
+        data = os.read(fd, MAX_TABLE_BYTES)
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+    text = data.decode(errors="replace")
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
 
 

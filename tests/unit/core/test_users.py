@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,16 @@ def test_home_comes_from_passwd_or_is_the_root(root: Path) -> None:
     assert home_of(1000, root) == "/home/app"
     assert home_of(0, root) == "/root"
     assert home_of(4242, root) == "/"  # no entry: runc's default
+
+
+def test_a_passwd_that_is_no_regular_file_is_no_passwd(root: Path) -> None:
+    """A hostile image: /etc/passwd a symlink to /dev/zero (endless) or a FIFO
+    (blocks): neither is read, so the user is not found, at once."""
+    (root / "etc/passwd").unlink()
+    os.symlink("/dev/zero", root / "etc/passwd")
+    with pytest.raises(RuntimeSetupError, match="'app' is not in the image's /etc/passwd"):
+        resolve_user("app", root)
+    (root / "etc/passwd").unlink()
+    os.mkfifo(root / "etc/passwd")
+    assert resolve_user("4242", root) == (4242, 0, ())
+    assert home_of(4242, root) == "/"
