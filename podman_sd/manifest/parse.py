@@ -9,7 +9,7 @@ pod, its metadata, volumes and the entry points.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import MappingProxyType
 
@@ -218,6 +218,16 @@ def _manifest_error(diagnostics: list[Diagnostic]) -> ManifestError:
 def _stem(filename: str) -> str:
     base = os.path.basename(filename)
     return base[: -len(".yaml")] if base.endswith(".yaml") else os.path.splitext(base)[0]
+
+
+def _option_word(also_refused: str) -> Callable[[str], str | None]:
+    def check(word: str) -> str | None:
+        if word and not any(c.isspace() or c in also_refused for c in word):
+            return None
+        refused = "spaces, line breaks" + (f" or {also_refused!r}" if also_refused else "")
+        return f"is not one resolv.conf option word (no {refused})"
+
+    return check
 
 
 class _PodParser:
@@ -611,8 +621,10 @@ class _PodParser:
             of = Fields.of(ctx, node, path)
             if of is None:
                 continue
-            name = of.text("name", required=True)
-            value = of.text("value")
+            # One word each on resolv.conf's "options" line: a space or a
+            # line break would add options, or whole lines, of its own.
+            name = of.text("name", required=True, check=_option_word(":"))
+            value = of.text("value", check=_option_word(""))
             of.finish()
             if name is not None:
                 options.append(DNSConfigOption(name=name, value=value))

@@ -373,6 +373,18 @@ def test_container_errors(body: str, expected: str) -> None:
             "spec.dnsConfig.options[0].name: required field is missing",
         ),
         (
+            'dnsConfig: {options: [{name: "ndots\\nnameserver 6.6.6.6"}]}\n'
+            "containers: [{name: a, image: b}]",
+            'spec.dnsConfig.options[0].name: "ndots\\nnameserver 6.6.6.6" is not one resolv.conf '
+            "option word (no spaces, line breaks or ':')",
+        ),
+        (
+            'dnsConfig: {options: [{name: ndots, value: "2 edns0"}]}\n'
+            "containers: [{name: a, image: b}]",
+            'spec.dnsConfig.options[0].value: "2 edns0" is not one resolv.conf option word '
+            "(no spaces, line breaks)",
+        ),
+        (
             "securityContext: {sysctls: [{name: kernel.hostname, value: x}]}\n"
             "containers: [{name: a, image: b}]",
             'spec.securityContext.sysctls[0].name: "kernel.hostname" is not namespaced',
