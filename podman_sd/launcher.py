@@ -145,6 +145,22 @@ def record_layers(pod: str, plan: dict[str, Any]) -> None:
     )
 
 
+def messages_dir(pod: str) -> Path:
+    """Where the apps' termination-log files are (in the pod's mount namespace)."""
+    return paths.pod_runtime_dir(pod) / "messages"
+
+
+def mount_messages(pod: str, apps: int) -> None:
+    """A tmpfs for the apps' termination logs, in the pod's own mount
+    namespace (it goes with the pod): Kubernetes keeps 4096 bytes of a
+    message; room for twice that per app, and no more."""
+    directory = messages_dir(pod)
+    directory.mkdir(parents=True, exist_ok=True)
+    size = max(64, 8 * apps)
+    flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+    sc.mount("podman-sd-messages", directory, "tmpfs", flags, f"size={size}k,mode=0755")
+
+
 def app_launch(
     pod: str,
     app: dict[str, Any],
@@ -166,8 +182,10 @@ def app_launch(
         upper.mkdir(parents=True)
         work.mkdir()
     # Kubernetes' termination message: the app may write why it ended; the
-    # supervisor puts it in the journal and in `podman-sd status`.
-    termination_log = mountpoint.parent / "termination-log"
+    # supervisor puts it in the journal and in `podman-sd status`. On the
+    # pod's small tmpfs (mount_messages): writable by any user, it must not
+    # be able to fill the host's /run.
+    termination_log = messages_dir(pod) / name
     termination_log.touch()
     termination_log.chmod(0o666)  # writable whatever user the app runs as
     message = volumes.VolumeMount(termination_log, app["termination_message_path"], False)
@@ -254,7 +272,7 @@ class PodStarter:
                 # The image it started, whatever the reference names now.
                 "image_digest": launch.image_digest,
                 "container_id": container_id,
-                "termination_log": str(launch.mountpoint.parent / "termination-log"),
+                "termination_log": str(messages_dir(launch.pod) / launch.name),
                 "message_from_logs": app["message_from_logs"],
                 # What `podman-sd exec` may give at most (runtime/execin.py).
                 "capabilities": sorted(launch.capabilities),
@@ -404,6 +422,7 @@ def start_pod(
             # after a stop during the restart delay, which runs no clean-up):
             # a new pod, whose emptyDirs start empty.
             shutil.rmtree(left)
+    mount_messages(pod_name, len(plan["init"]) + len(plan["apps"]))
     sources = volumes.prepare_volumes(
         plan["volumes"], plan["fs_group"], pod_state_dir(pod_name), runtime
     )

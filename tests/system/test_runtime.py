@@ -407,3 +407,29 @@ def test_exec_never_gets_more_capabilities_than_the_app_was_started_with(host: T
         assert int(fields["CapEff"], 16) == int(fields["CapBnd"], 16) == default, entered
     finally:
         host.run("systemctl", "stop", "pod@ownuserns")
+
+
+def test_the_termination_log_cannot_fill_the_hosts_run(host: TestHost) -> None:
+    """/dev/termination-log is writable by any user of the app: it lives on
+    a small tmpfs of the pod's own, not on the host's /run."""
+    script = (
+        "dd if=/dev/zero of=/dev/termination-log bs=1k count=2048 2>/dev/null;"
+        " echo wrote=$(wc -c < /dev/termination-log); printf 'why' > /dev/termination-log;"
+        " exec sleep 1000"
+    )
+    manifest = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bigmsg\nspec:\n"
+        "  terminationGracePeriodSeconds: 0\n  containers:\n  - name: app\n"
+        f"    image: {IMAGE}\n    command: [sh, -c, {script!r}]\n"
+    )
+    write_pod(host, "bigmsg", manifest)
+    host.run("systemctl", "start", "pod@bigmsg")
+    try:
+        lines = wait_for(
+            lambda: [m for m in messages(host, "pod@bigmsg") if m.startswith("wrote=")]
+        )
+        assert int(lines[0].removeprefix("wrote=")) <= 64 * 1024, lines
+        used = host.run("du", "-sk", "/run/podman-sd/pods/bigmsg").stdout.split()[0]
+        assert int(used) < 256, used
+    finally:
+        host.run("systemctl", "stop", "pod@bigmsg")
