@@ -186,6 +186,7 @@ def app_launch(
     # pod's small tmpfs (mount_messages): writable by any user, it must not
     # be able to fill the host's /run.
     termination_log = messages_dir(pod) / name
+    termination_log.parent.mkdir(parents=True, exist_ok=True)  # mounted there by start_pod
     termination_log.touch()
     termination_log.chmod(0o666)  # writable whatever user the app runs as
     message = volumes.VolumeMount(termination_log, app["termination_message_path"], False)
@@ -276,6 +277,7 @@ class PodStarter:
                 "message_from_logs": app["message_from_logs"],
                 # What `podman-sd exec` may give at most (runtime/execin.py).
                 "capabilities": sorted(launch.capabilities),
+                "seccomp": launch.seccomp,
                 # How exec probes enter the app: `podman-sd exec POD APP`.
                 "exec_argv": [os.path.abspath(sys.argv[0]), "exec", launch.pod, launch.name],
             },

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 from podman_sd import syscalls as sc
 from podman_sd.errors import RuntimeSetupError
-from podman_sd.runtime import caps, rootfs, volumes
+from podman_sd.runtime import caps, rootfs, seccomp, volumes
 from podman_sd.runtime.users import home_of, resolve_user
 from podman_sd.runtime.volumes import VolumeMount
 
@@ -64,6 +64,7 @@ class AppLaunch(NamedTuple):  # not a dataclass: see volumes.VolumeMount
     image_digest: str = ""  # the manifest digest of the image it starts
     # The image's Volumes that no volumeMount covers: made as directories.
     image_volumes: tuple[str, ...] = ()
+    seccomp: bool = True  # runtime/seccomp.py; not for privileged apps
 
 
 class StartedApp(NamedTuple):
@@ -146,6 +147,8 @@ def _become_app(launch: AppLaunch, go_r: int, status_w: int) -> None:
     # Now rooted at the scope: the app sees only its own cgroup.
     sc.unshare(sc.CLONE_NEWCGROUP)
     rootfs.mount_cgroup(Path("/"))
+    if launch.seccomp:  # while it may still (CAP_SYS_ADMIN), before any drop
+        seccomp.install()
     caps.limit_bounding_set(launch.capabilities)
     os.setgroups(sorted({*groups, *launch.supplementary_groups}))
     os.setgid(gid)

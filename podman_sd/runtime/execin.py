@@ -26,7 +26,7 @@ from pathlib import Path
 from podman_sd import paths
 from podman_sd import syscalls as sc
 from podman_sd.errors import RuntimeSetupError, SystemdError
-from podman_sd.runtime import caps  # not later: inside the app, our files are out of sight
+from podman_sd.runtime import caps, seccomp  # now: inside the app, our files are out of sight
 from podman_sd.systemd.scope_wait import wait_for_cgroup
 
 # setns order: the user-visible ones first, mount last (it changes the
@@ -40,6 +40,7 @@ class AppProcess:
     app: str
     pid: int
     scope: str
+    seccomp: bool = False  # the app's filter (runtime/seccomp.py): exec gets it too
     # The capability bits the app was started with: never more than these.
     granted: int = sum(1 << bit for name, bit in caps.CAPABILITIES.items()
                        if name in caps.DEFAULT_CAPABILITIES)  # fmt: skip
@@ -67,11 +68,14 @@ def find_app(pod: str, app: str) -> AppProcess:
         if entry.get("name") == app:
             if entry.get("exit_code") is not None:
                 raise RuntimeSetupError(f"app {app} of pod {pod} has exited ({entry['exit_code']})")
+            process = AppProcess(
+                pod, app, int(entry["pid"]), str(entry["scope"]), bool(entry.get("seccomp"))
+            )
             granted = entry.get("capabilities")
             if granted is None:  # a state from before it was recorded
-                return AppProcess(pod, app, int(entry["pid"]), str(entry["scope"]))
+                return process
             bits = sum(1 << caps.CAPABILITIES[name] for name in granted)
-            return AppProcess(pod, app, int(entry["pid"]), str(entry["scope"]), bits)
+            return replace(process, granted=bits)
     names = ", ".join(e.get("name", "?") for e in state.get("apps", []))
     raise RuntimeSetupError(f"pod {pod} has no app {app!r} (apps: {names})")
 
@@ -95,8 +99,11 @@ def read_credentials(pid: int) -> Credentials:
     )
 
 
-def _become(creds: Credentials, argv: list[str]) -> None:
-    """In the forked command, inside the app's namespaces: its user, caps, exec."""
+def _become(creds: Credentials, argv: list[str], filtered: bool) -> None:
+    """In the forked command, inside the app's namespaces: its user, caps,
+    seccomp filter (FILTERED), exec."""
+    if filtered:  # while it may still (CAP_SYS_ADMIN), before any drop
+        seccomp.install()
     keep = frozenset(name for name, bit in caps.CAPABILITIES.items() if creds.bounding >> bit & 1)
     caps.limit_bounding_set(keep)
     os.setgroups(list(creds.groups))
@@ -123,7 +130,7 @@ def _child(target: AppProcess, creds: Credentials, argv: list[str], go: int) -> 
     pid = os.fork()
     if pid == 0:
         try:
-            _become(creds, argv)
+            _become(creds, argv, target.seccomp)
         except FileNotFoundError:
             os.write(2, f"podman-sd: error: {argv[0]}: no such file in the app\n".encode())
             os._exit(127)

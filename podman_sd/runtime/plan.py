@@ -27,7 +27,7 @@ from typing import Any
 
 from podman_sd import names, paths
 
-PLAN_VERSION = 7  # bump when the plan's shape changes: old cached plans are ignored
+PLAN_VERSION = 8  # bump when the plan's shape changes: old cached plans are ignored
 
 
 def signal_number(name: str | None) -> int:
@@ -202,6 +202,7 @@ def compile_plan(pod: Any, prepared: dict[str, Any]) -> dict[str, Any]:
                 "no_new_privileges": not privileged
                 and context.allow_privilege_escalation is not True,
                 "layers": [str(layer) for layer in image.layers],
+                "seccomp": not privileged,  # as podman --privileged: no filter
                 "run_as_non_root": bool(non_root),
                 "stop_signal": signal_number(config.stop_signal),
                 "image": image.image.reference,

@@ -166,6 +166,12 @@ def test_user_groups_and_capabilities(host: TestHost) -> None:
     assert set(status_field(host, web, "Groups").split()) >= {"3000", "4000"}
     assert int(status_field(host, web, "CapEff"), 16) == 0
     assert status_field(host, web, "NoNewPrivs") == "1"
+    # The seccomp filter (runtime/seccomp.py), in the apps and in exec.
+    assert status_field(host, web, "Seccomp") == status_field(host, sidecar, "Seccomp") == "2"
+    entered = host.run(
+        "podman-sd", "exec", "multi", "sidecar", "--", "grep", "^Seccomp:", "/proc/self/status"
+    )
+    assert entered.stdout.split() == ["Seccomp:", "2"]
     caps = int(status_field(host, sidecar, "CapEff"), 16)
     assert caps & (1 << 12), "NET_ADMIN was added"
     assert not caps & (1 << 0), "CHOWN was dropped"

@@ -262,6 +262,7 @@ def test_privileged_and_escalation_settings(host: TestHost) -> None:
     init = host.run("grep", "CapEff", "/proc/1/status").stdout.split()[1]
     assert fields["CapEff"].strip() == init
     assert fields["NoNewPrivs"].strip() == "0"
+    assert fields["Seccomp"].strip() == "0"  # no filter, as podman --privileged
     host.run("systemctl", "stop", "pod@priv")
 
 
