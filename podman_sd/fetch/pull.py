@@ -3,7 +3,7 @@
 The order matters for the security model: the manifest is verified against
 the digest it was resolved to (and, with a trust policy, its signatures are
 checked) before any blob is fetched; each blob is hashed while it streams
-into ``incoming/`` and renamed into place only when it matches; the image
+into ``blobs/incoming/`` and renamed into place only when it matches; the image
 record is written last, under the store's lock.
 
 Layers download in parallel. Each blob has its own lock file, so two pulls

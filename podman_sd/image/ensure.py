@@ -13,13 +13,18 @@ root launcher must stay safe. So, before each pull (as root):
     /var/lib/podman-sd/            root:podman-sd-fetch 0775 (the helper
                                    replaces images.json by a rename)
     blobs/                         root 0755
-    blobs/sha256/, incoming/       podman-sd-fetch
+    blobs/sha256/, blobs/incoming/ podman-sd-fetch
     images.json, *.lock            podman-sd-fetch (root may have replaced them)
     layers/, pods/                 root 0755, created here first, and
                                    read-only in the helper's mount
                                    namespace: mount points cannot be renamed
                                    or removed (EBUSY), so the helper cannot
                                    swap them for its own.
+    blobs/                         likewise a mount point there (bound onto
+                                   itself, writable): else a blobs/ of the
+                                   helper's in its place would turn root's
+                                   prune (deletes) and the chowns here to
+                                   any directory.
 
 Not a sticky directory: with fs.protected_regular=2 even root may not open
 (O_CREAT) a file another user owns in a group-writable sticky directory, and
@@ -100,10 +105,7 @@ def prepare_store(store: Store, uid: int, gid: int) -> None:
     root = store.root
     root.mkdir(parents=True, exist_ok=True)
     os.chown(root, 0, gid)
-    # Sticky: the helper may make and replace its own files here (the image
-    # index), but not rename root's: a blobs/ of its own in place of root's
-    # would turn prune's deletes, and these chowns, to any directory.
-    os.chmod(root, 0o1775)
+    os.chmod(root, 0o775)
     for directory in (store.blobs.parent, store.layers.parent, store.layers, root / "pods"):
         directory.mkdir(mode=0o755, exist_ok=True)
     for directory in (store.blobs, store.incoming):
@@ -139,6 +141,7 @@ def helper_properties(state_dir: Path) -> list[str]:
         "UMask=0022",
         f"ReadWritePaths={state_dir}",
         f"ReadOnlyPaths=-{state_dir / 'layers'} -{state_dir / 'pods'}",
+        f"BindPaths={state_dir / 'blobs'}",
     ]
     return properties
 

@@ -1,9 +1,10 @@
 """The content-addressed image store under /var/lib/podman-sd.
 
     blobs/sha256/HEX          verified blobs, named by their digest
+    blobs/incoming/           blobs being written; never read as content (beside
+                              sha256/: a commit is a rename within blobs/)
     layers/sha256/HEX/        unpacked layers (overlay format), named by diff id
     images.json               reference -> image record, replaced atomically
-    incoming/                 blobs being written; never read as content
     store.lock                flock(2) serialising writers
     pulls.lock                shared by every running pull, exclusive for prune
 
@@ -105,7 +106,7 @@ class Store:
         self.root = root
         self.blobs = root / "blobs" / "sha256"
         self.layers = root / "layers" / "sha256"
-        self.incoming = root / "incoming"
+        self.incoming = root / "blobs" / "incoming"
         self.index_path = root / "images.json"
         self.pulls_lock_path = root / "pulls.lock"
 

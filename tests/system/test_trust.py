@@ -89,7 +89,7 @@ def refused(host: TestHost, reference: str) -> str:
     assert "systemd-run" not in lines[0]
     assert reference not in stored_references(host)
     assert stored_blobs(host) == blobs_before
-    assert host.run("ls", "-A", "/var/lib/podman-sd/incoming").stdout.strip() == ""
+    assert host.run("ls", "-A", "/var/lib/podman-sd/blobs/incoming").stdout.strip() == ""
     return lines[0]
 
 
