@@ -14,6 +14,7 @@ from tests.system.podhelpers import (
     gated_init_pod,
     journal_now,
     messages,
+    one_app_pod,
     overlay_mounts,
     status,
     unit_property,
@@ -393,12 +394,7 @@ def test_exec_never_gets_more_capabilities_than_the_app_was_started_with(host: T
     """An app's PID 1 can move into a user namespace of its own, where it holds
     every capability; `podman-sd exec` (and exec probes) run in the pod's
     user namespace, where those would be real: it gets the granted ones only."""
-    manifest = (
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ownuserns\nspec:\n"
-        "  terminationGracePeriodSeconds: 0\n  containers:\n  - name: app\n"
-        f"    image: {IMAGE}\n    command: [unshare, -U, -r, sleep, '1000']\n"
-    )
-    write_pod(host, "ownuserns", manifest)
+    write_pod(host, "ownuserns", one_app_pod("ownuserns", "exec unshare -U -r sleep 1000", grace=0))
     host.run("systemctl", "start", "pod@ownuserns")
     try:
         pid = app_pid(host, "ownuserns", "app")
@@ -423,12 +419,7 @@ def test_the_termination_log_cannot_fill_the_hosts_run(host: TestHost) -> None:
         " echo wrote=$(wc -c < /dev/termination-log); printf 'why' > /dev/termination-log;"
         " exec sleep 1000"
     )
-    manifest = (
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bigmsg\nspec:\n"
-        "  terminationGracePeriodSeconds: 0\n  containers:\n  - name: app\n"
-        f"    image: {IMAGE}\n    command: [sh, -c, {script!r}]\n"
-    )
-    write_pod(host, "bigmsg", manifest)
+    write_pod(host, "bigmsg", one_app_pod("bigmsg", script, grace=0))
     host.run("systemctl", "start", "pod@bigmsg")
     try:
         lines = wait_for(
