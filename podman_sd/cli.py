@@ -254,17 +254,17 @@ def cmd_trust_set(args: argparse.Namespace) -> int:
 def _pods_using(key: str) -> list[str]:
     """The running pods with an app of the image stored as KEY."""
     from podman_sd.image.reference import parse_reference
-    from podman_sd.status import known_pods
+    from podman_sd.status import known_pods, runtime_state
 
     using = []
     for pod in known_pods():
         try:
-            state = json.loads((paths.pod_runtime_dir(pod) / "state.json").read_text())
-            images = {str(app["image"]) for app in state["apps"] if app.get("image")}
+            apps = runtime_state(pod).get("apps", [])
+            images = {str(app["image"]) for app in apps if app.get("image")}
             if key in {str(parse_reference(image)) for image in images}:
                 using.append(pod)
-        except (OSError, ValueError, LookupError, TypeError, ImageError):
-            continue  # not running, or no state we can read
+        except (LookupError, TypeError, AttributeError, ImageError):
+            continue  # no state we can read
     return using
 
 

@@ -292,7 +292,7 @@ def run_init_containers(
     """Each init container runs to completion, in order, before any app."""
     # In the state file while it runs, as the apps later: `podman-sd exec`
     # can enter it and `podman-sd status` shows it.
-    state_path = str(paths.pod_runtime_dir(plan["pod"]) / "state.json")
+    state_path = str(paths.pod_state_file(plan["pod"]))
 
     def record(apps: list[SupervisedApp]) -> None:
         write_state(state_path, plan["pod"], apps)
@@ -516,7 +516,7 @@ def start_pod(
         "pod": pod_name,
         "policy": plan["policy"],
         "grace": plan["grace"],
-        "state_path": str(runtime / "state.json"),
+        "state_path": str(paths.pod_state_file(pod_name)),
         "deadline_in": None if deadline is None else deadline - (time.monotonic() - started_at),
         "apps": apps,
     }

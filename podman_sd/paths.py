@@ -36,3 +36,8 @@ def manifest_path(pod: str) -> Path:
 
 def pod_runtime_dir(pod: str) -> Path:
     return runtime_dir() / "pods" / pod
+
+
+def pod_state_file(pod: str) -> Path:
+    """The running pod's apps, PIDs, scopes and exits, kept by its supervisor."""
+    return pod_runtime_dir(pod) / "state.json"

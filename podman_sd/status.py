@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 UNIT_PROPERTIES = ("ActiveState", "SubState", "NRestarts", "MainPID", "StatusText", "Result")
 
 
-def _runtime_state(pod: str) -> dict[str, Any]:
+def runtime_state(pod: str) -> dict[str, Any]:
     try:
-        state = json.loads((paths.pod_runtime_dir(pod) / "state.json").read_text())
+        state = json.loads(paths.pod_state_file(pod).read_text())
     except (FileNotFoundError, ValueError):
         return {}
     return state if isinstance(state, dict) else {}
@@ -45,7 +45,7 @@ def keep_last_state(pod: str) -> None:
     last = last_state_path(pod)
     try:
         try:
-            state = (paths.pod_runtime_dir(pod) / "state.json").read_bytes()
+            state = paths.pod_state_file(pod).read_bytes()
         except FileNotFoundError:
             last.unlink(missing_ok=True)
             return
@@ -74,7 +74,7 @@ def pod_status(pod: str, systemd: Systemd) -> dict[str, Any]:
     unit = names.pod_service(pod)
     props = systemd.unit_properties(unit, UNIT_PROPERTIES)
     active = props.get("ActiveState") in ("active", "activating", "deactivating", "reloading")
-    state = _runtime_state(pod) if active else {}
+    state = runtime_state(pod) if active else {}
     last_run = not state.get("apps")
     if last_run:
         state = _last_state(pod)
@@ -150,7 +150,7 @@ def app_names(pod: str) -> set[str]:
     from podman_sd.errors import ManifestError
     from podman_sd.manifest import load_pod
 
-    known = {str(app.get("name")) for app in _runtime_state(pod).get("apps", [])}
+    known = {str(app.get("name")) for app in runtime_state(pod).get("apps", [])}
     if manifest_exists(pod):
         try:
             spec = load_pod(paths.manifest_path(pod)).spec

@@ -42,8 +42,7 @@ class AppProcess:
     scope: str
     seccomp: bool = False  # the app's filter (runtime/seccomp.py): exec gets it too
     # The capability bits the app was started with: never more than these.
-    granted: int = sum(1 << bit for name, bit in caps.CAPABILITIES.items()
-                       if name in caps.DEFAULT_CAPABILITIES)  # fmt: skip
+    granted: int = caps.mask(caps.DEFAULT_CAPABILITIES)
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class Credentials:
 
 
 def find_app(pod: str, app: str) -> AppProcess:
-    state_file = paths.pod_runtime_dir(pod) / "state.json"
+    state_file = paths.pod_state_file(pod)
     try:
         state = json.loads(state_file.read_text())
     except (FileNotFoundError, ValueError):
@@ -74,8 +73,7 @@ def find_app(pod: str, app: str) -> AppProcess:
             granted = entry.get("capabilities")
             if granted is None:  # a state from before it was recorded
                 return process
-            bits = sum(1 << caps.CAPABILITIES[name] for name in granted)
-            return replace(process, granted=bits)
+            return replace(process, granted=caps.mask(frozenset(granted)))
     names = ", ".join(e.get("name", "?") for e in state.get("apps", []))
     raise RuntimeSetupError(f"pod {pod} has no app {app!r} (apps: {names})")
 
